@@ -1,0 +1,65 @@
+"""Settings from the environment (STEWARD_*), with defaults for a local run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_instance_path() -> str:
+    return str(Path.cwd() / "instance")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Steward reads; each maps to STEWARD_<NAME upper-cased>."""
+
+    instance_path: str = field(default_factory=_default_instance_path)
+    database_url: str = ""
+    max_import_bytes: int = 50 * 1024 * 1024
+    yaml_max_alias_expansion: int = 10_000
+    controls_path: str = ""
+    credential_max_ttl_seconds: int = 3600
+    task_credential_max_ttl_seconds: int = 900
+    evaluation_interval_minutes: int = 15
+    secret_key: str = ""
+    actor: str = ""
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: the setting, or a SQLite file in the instance folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.instance_path) / 'steward.db'}"
+
+    @property
+    def controls_dirs(self) -> list[Path]:
+        """The built-in controls directory followed by any extra ones (os.pathsep-separated)."""
+        extra = [Path(p) for p in self.controls_path.split(os.pathsep) if p.strip()]
+        return [PROJECT_ROOT / "controls", *extra]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Read settings from STEWARD_* variables; keyword overrides win."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f"STEWARD_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type == "int":
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise SettingError(f"STEWARD_{f.name.upper()}: {raw!r} is not a whole number") from None
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+
+class SettingError(ValueError):
+    """A STEWARD_* variable holds a value of the wrong form."""

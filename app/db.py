@@ -1,0 +1,93 @@
+"""Engine, sessions and schema migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, event, inspect
+from sqlmodel import Session, create_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets a WAL journal, foreign keys and a busy timeout."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic configuration that runs our migrations on this engine."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def is_at_head(engine: Engine) -> bool:
+    """Whether the database schema is at the newest migration."""
+    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == heads
+
+
+def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to a revision (the newest by default)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+class SchemaBehindError(RuntimeError):
+    """The database holds an older schema; an operator must run the migrations."""
+
+
+def init_app(app) -> None:
+    """Give the app an engine; a fresh database is brought to the newest schema on first use."""
+    app.extensions["steward.engine"] = None
+
+
+def get_engine(app) -> Engine:
+    """The app's engine, created on first use; a brand-new database is migrated to head."""
+    engine = app.extensions.get("steward.engine")
+    if engine is None:
+        engine = make_engine(app.config["STEWARD"].resolved_database_url)
+        if not inspect(engine).get_table_names():
+            upgrade_database(engine)
+        elif not is_at_head(engine):
+            raise SchemaBehindError(
+                "the database schema is older than this version of Steward; run `steward db upgrade`"
+            )
+        app.extensions["steward.engine"] = engine
+    return engine

@@ -1,0 +1,17 @@
+"""Alembic environment: runs migrations on the engine Steward hands it."""
+
+from alembic import context
+
+from app.models import metadata
+
+config = context.config
+engine = config.attributes.get("engine")
+if engine is None:
+    from app.config import Settings
+    from app.db import make_engine
+
+    engine = make_engine(Settings.from_env().resolved_database_url)
+
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.run_migrations()

@@ -1,0 +1,388 @@
+"""The read-only, indexed view of the inventory that every check reads.
+
+Records are plain dataclasses in the contract's shape (see docs/inventory-format.md); the
+importer produces them from documents, the database layer produces them from rows, and the
+snapshot indexes them once so that each check is a single pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+
+SENSITIVE_LEVELS = frozenset({"high", "critical"})
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A non-human identity that acts through tools."""
+
+    id: str
+    environment: str
+    identity_kind: str
+    name: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    status: str = "active"
+    autonomy: str = "supervised"
+    purpose: str | None = None
+    identity_id: str | None = None
+    identity_attested: bool = False
+    tools: tuple[str, ...] = ()
+    credentials: tuple[str, ...] = ()
+    network_reach: tuple[str, ...] = ()
+    delegates_to: tuple[str, ...] = ()
+    max_delegation_depth: int | None = None
+    created_at: datetime | None = None
+    last_reviewed_at: datetime | None = None
+    review_interval_days: int = 90
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool offered by an MCP server."""
+
+    server_id: str
+    name: str
+    description: str | None = None
+    sensitivity: str = "medium"
+    annotations: tuple[tuple[str, bool], ...] = ()
+    data_classes: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """The contract's reference to this tool: SERVER_ID.TOOL_NAME."""
+        return f"{self.server_id}.{self.name}"
+
+    @property
+    def is_sensitive(self) -> bool:
+        """High or critical, or destructive by annotation or by MCP's defaults."""
+        if self.sensitivity in SENSITIVE_LEVELS:
+            return True
+        hints = dict(self.annotations)
+        if not hints:
+            # MCP's defaults: a tool with no annotations is neither read-only nor non-destructive.
+            return True
+        if hints.get("destructiveHint") is True:
+            return True
+        # destructiveHint defaults to true for tools that are not read-only.
+        return hints.get("readOnlyHint") is not True and "destructiveHint" not in hints
+
+
+@dataclass(frozen=True)
+class McpServer:
+    """Where tools live."""
+
+    id: str
+    transport: str
+    name: str | None = None
+    owner: str | None = None
+    url: str | None = None
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    package: str | None = None
+    version: str | None = None
+    auth: str | None = None
+    audience_validated: bool = False
+    token_passthrough: bool = False
+    gateway: str | None = None
+    source: str | None = None
+    tools: tuple[Tool, ...] = ()
+
+    @property
+    def is_remote(self) -> bool:
+        """Reached over the network (sse or http) rather than launched locally."""
+        return self.transport in ("sse", "http")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Metadata about a secret an agent holds; never the secret itself."""
+
+    id: str
+    kind: str
+    issuer: str | None = None
+    audience: str | None = None
+    scopes: tuple[str, ...] = ()
+    ttl_seconds: int | None = None
+    expires_at: datetime | None = None
+    last_rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+    rotation_interval_days: int = 90
+    storage: str = "unknown"
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An MCP governance rule."""
+
+    id: str
+    evaluation: str
+    effect: str
+    subjects: tuple[str, ...]
+    tools: tuple[str, ...]
+    description: str | None = None
+    owner: str | None = None
+    engine: str | None = None
+    require_approval: bool = False
+    approvers: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    max_chain_depth: int | None = None
+    jit_credential_ttl_seconds: int | None = None
+    rate_limit_per_minute: int | None = None
+    last_reviewed_at: datetime | None = None
+    review_interval_days: int = 180
+
+    def covers(self, agent_id: str, tool_ref: str) -> bool:
+        """Whether this policy's subjects and tool patterns match the pair."""
+        if "*" not in self.subjects and agent_id not in self.subjects:
+            return False
+        return any(fnmatch.fnmatchcase(tool_ref, pattern) for pattern in self.tools)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A human approval issued for one task of one agent on one tool."""
+
+    id: str
+    agent: str
+    tool: str
+    task: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    expires_at: datetime | None = None
+    credential_issued: str | None = None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Every record of one inventory, by kind."""
+
+    agents: tuple[Agent, ...] = ()
+    mcp_servers: tuple[McpServer, ...] = ()
+    credentials: tuple[Credential, ...] = ()
+    policies: tuple[Policy, ...] = ()
+    approvals: tuple[Approval, ...] = ()
+
+
+@dataclass(frozen=True)
+class Access:
+    """One agent's access to one tool, with the policies that decide it."""
+
+    agent: Agent
+    tool: Tool
+    allows: tuple[Policy, ...]
+    denies: tuple[Policy, ...]
+
+    @property
+    def subject_id(self) -> str:
+        """Stable id of this access as a finding subject."""
+        return f"{self.agent.id}::{self.tool.ref}"
+
+    @property
+    def is_denied(self) -> bool:
+        """A deny policy matches; deny wins over allow."""
+        return bool(self.denies)
+
+    @property
+    def is_allowed(self) -> bool:
+        """Governed: an allow policy covers it and no deny matches."""
+        return bool(self.allows) and not self.denies
+
+    @property
+    def is_ungoverned(self) -> bool:
+        """No policy says anything about it."""
+        return not self.allows and not self.denies
+
+
+@dataclass
+class Snapshot:
+    """The inventory with the indexes checks need, built once per evaluation."""
+
+    inventory: Inventory
+    now: datetime
+    settings: dict = field(default_factory=dict)
+
+    def setting(self, name: str, default):
+        """A check threshold from settings, or its default."""
+        return self.settings.get(name, default)
+
+    @property
+    def agents(self) -> tuple[Agent, ...]:
+        return self.inventory.agents
+
+    @property
+    def mcp_servers(self) -> tuple[McpServer, ...]:
+        return self.inventory.mcp_servers
+
+    @property
+    def credentials(self) -> tuple[Credential, ...]:
+        return self.inventory.credentials
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        return self.inventory.policies
+
+    @property
+    def approvals(self) -> tuple[Approval, ...]:
+        return self.inventory.approvals
+
+    @cached_property
+    def agents_by_id(self) -> dict[str, Agent]:
+        return {a.id: a for a in self.agents}
+
+    @cached_property
+    def servers_by_id(self) -> dict[str, McpServer]:
+        return {s.id: s for s in self.mcp_servers}
+
+    @cached_property
+    def tools_by_ref(self) -> dict[str, Tool]:
+        return {t.ref: t for s in self.mcp_servers for t in s.tools}
+
+    @cached_property
+    def sensitive_tools(self) -> tuple[Tool, ...]:
+        return tuple(t for t in self.tools_by_ref.values() if t.is_sensitive)
+
+    @cached_property
+    def credentials_by_id(self) -> dict[str, Credential]:
+        return {c.id: c for c in self.credentials}
+
+    @cached_property
+    def credential_holders(self) -> dict[str, tuple[str, ...]]:
+        """Credential id → ids of the agents that list it."""
+        holders: dict[str, list[str]] = defaultdict(list)
+        for agent in self.agents:
+            for cred_id in agent.credentials:
+                holders[cred_id].append(agent.id)
+        return {k: tuple(v) for k, v in holders.items()}
+
+    @cached_property
+    def identity_holders(self) -> dict[str, tuple[str, ...]]:
+        """Identity id → ids of the agents that present it."""
+        holders: dict[str, list[str]] = defaultdict(list)
+        for agent in self.agents:
+            if agent.identity_id:
+                holders[agent.identity_id].append(agent.id)
+        return {k: tuple(v) for k, v in holders.items()}
+
+    @cached_property
+    def policies_by_subject(self) -> dict[str, tuple[Policy, ...]]:
+        """Agent id (or '*') → the policies naming it as a subject."""
+        index: dict[str, list[Policy]] = defaultdict(list)
+        for policy in self.policies:
+            for subject in set(policy.subjects):
+                index[subject].append(policy)
+        return {k: tuple(v) for k, v in index.items()}
+
+    def policies_for(self, agent_id: str, tool_ref: str) -> tuple[tuple[Policy, ...], tuple[Policy, ...]]:
+        """The (allow, deny) policies that cover an agent's use of a tool."""
+        candidates = self.policies_by_subject.get(agent_id, ()) + self.policies_by_subject.get("*", ())
+        allows, denies, seen = [], [], set()
+        for policy in candidates:
+            if policy.id in seen or not policy.covers(agent_id, tool_ref):
+                continue
+            seen.add(policy.id)
+            (denies if policy.effect == "deny" else allows).append(policy)
+        return tuple(allows), tuple(denies)
+
+    @cached_property
+    def accesses(self) -> tuple[Access, ...]:
+        """Every (agent, listed tool) pair of every agent that is not retired."""
+        result = []
+        for agent in self.agents:
+            if agent.status == "retired":
+                continue
+            for ref in agent.tools:
+                tool = self.tools_by_ref.get(ref)
+                if tool is None:
+                    continue
+                allows, denies = self.policies_for(agent.id, ref)
+                result.append(Access(agent, tool, allows, denies))
+        return tuple(result)
+
+    @cached_property
+    def accesses_by_agent(self) -> dict[str, tuple[Access, ...]]:
+        index: dict[str, list[Access]] = defaultdict(list)
+        for access in self.accesses:
+            index[access.agent.id].append(access)
+        return {k: tuple(v) for k, v in index.items()}
+
+    def delegates_within(self, agent: Agent) -> dict[str, int]:
+        """Agents reachable through delegation within the agent's bound, with their distance."""
+        bound = agent.max_delegation_depth
+        reached: dict[str, int] = {}
+        frontier = [agent.id]
+        depth = 0
+        while frontier and (bound is None or depth < bound):
+            depth += 1
+            nxt = []
+            for current in frontier:
+                source = self.agents_by_id.get(current)
+                for delegate in source.delegates_to if source else ():
+                    if delegate != agent.id and delegate not in reached:
+                        reached[delegate] = depth
+                        nxt.append(delegate)
+            frontier = nxt
+        return reached
+
+    @cached_property
+    def delegation_cycles(self) -> dict[str, tuple[str, ...]]:
+        """Agent id → the agents of the delegation cycle it is on (strongly connected components)."""
+        index_of: dict[str, int] = {}
+        low: dict[str, int] = {}
+        on_stack: set[str] = set()
+        stack: list[str] = []
+        result: dict[str, tuple[str, ...]] = {}
+        counter = 0
+        graph = {a.id: [d for d in a.delegates_to if d in self.agents_by_id] for a in self.agents}
+        for root in graph:
+            if root in index_of:
+                continue
+            # Iterative Tarjan: recursion would overflow on long delegation chains.
+            work = [(root, iter(graph[root]))]
+            index_of[root] = low[root] = counter
+            counter += 1
+            stack.append(root)
+            on_stack.add(root)
+            while work:
+                node, children = work[-1]
+                advanced = False
+                for child in children:
+                    if child not in index_of:
+                        index_of[child] = low[child] = counter
+                        counter += 1
+                        stack.append(child)
+                        on_stack.add(child)
+                        work.append((child, iter(graph[child])))
+                        advanced = True
+                        break
+                    if child in on_stack:
+                        low[node] = min(low[node], index_of[child])
+                if advanced:
+                    continue
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index_of[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    is_cycle = len(component) > 1 or node in graph[node]
+                    if is_cycle:
+                        members = tuple(sorted(component))
+                        for member in component:
+                            result[member] = members
+        return result
+
+    def is_overdue(self, reviewed_at: datetime | None, interval_days: int) -> bool:
+        """Never reviewed, or last reviewed longer ago than the interval."""
+        return reviewed_at is None or self.now - reviewed_at > timedelta(days=interval_days)

@@ -1,0 +1,148 @@
+"""Shared fixtures: an app on a fresh database, its CLI runner and session, and inventory files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import MetaData, select
+
+from app import create_app
+from app.config import Settings
+from app.db import make_engine, session_scope, upgrade_database
+
+TEST_DATABASE_URL = os.environ.get("STEWARD_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path | None:
+    """A SQLite file migrated to head once, copied for each test (migrating per test is slow)."""
+    if TEST_DATABASE_URL:
+        return None
+    path = tmp_path_factory.mktemp("template") / "steward.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_database(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path, migrated_template) -> Settings:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    if migrated_template is not None:
+        shutil.copy(migrated_template, instance / "steward.db")
+        return Settings(instance_path=str(instance), actor="test")
+    engine = make_engine(TEST_DATABASE_URL)
+    _reset_postgres(engine)
+    engine.dispose()
+    return Settings(instance_path=str(instance), database_url=TEST_DATABASE_URL, actor="test")
+
+
+def _reset_postgres(engine) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    upgrade_database(engine)
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def engine(app):
+    from app.db import get_engine
+
+    return get_engine(app)
+
+
+@pytest.fixture
+def session(engine):
+    with session_scope(engine) as session:
+        yield session
+
+
+def database_state(engine) -> dict[str, list[tuple]]:
+    """Every row of every table, so a test can prove that nothing changed."""
+    metadata = MetaData()
+    metadata.reflect(engine)
+    with engine.connect() as connection:
+        return {
+            name: sorted(tuple(map(repr, row)) for row in connection.execute(select(table)))
+            for name, table in metadata.tables.items()
+        }
+
+
+def write_yaml(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def minimal_inventory() -> dict:
+    """A small valid inventory: two agents, one server with two tools, a credential, a policy, an approval."""
+    return {
+        "agents": [
+            {
+                "id": "release-bot",
+                "owner": "alice@example.org",
+                "environment": "production",
+                "identity": {"kind": "workload", "id": "spiffe://example.org/ci/release-bot", "attested": True},
+                "tools": ["deploy.rollout", "deploy.status"],
+                "credentials": ["jit-deploy"],
+            },
+            {
+                "id": "triage-bot",
+                "owner": "bob@example.org",
+                "environment": "staging",
+                "identity": {"kind": "service_account", "id": "sa-triage"},
+                "tools": ["deploy.status"],
+                "delegates_to": ["release-bot"],
+                "max_delegation_depth": 1,
+            },
+        ],
+        "mcp_servers": [
+            {
+                "id": "deploy",
+                "transport": "http",
+                "url": "https://deploy.example.org/mcp",
+                "auth": "oauth2",
+                "tools": [
+                    {"name": "rollout", "sensitivity": "critical", "annotations": {"destructiveHint": True}},
+                    {"name": "status", "sensitivity": "low", "annotations": {"readOnlyHint": True}},
+                ],
+            }
+        ],
+        "credentials": [
+            {"id": "jit-deploy", "kind": "jit_token", "ttl_seconds": 600, "audience": "deploy", "storage": "vault"}
+        ],
+        "policies": [
+            {
+                "id": "deploy-prod",
+                "evaluation": "runtime",
+                "effect": "allow",
+                "subjects": ["release-bot"],
+                "tools": ["deploy.*"],
+                "require_approval": True,
+            }
+        ],
+        "approvals": [
+            {"id": "appr-1", "agent": "release-bot", "tool": "deploy.rollout", "task": "Release v2.3.1",
+             "approved_by": "carol@example.org", "approved_at": "2026-11-20T10:00:00Z",
+             "credential_issued": "jit-8f2a"}
+        ],
+    }
+
+
+@pytest.fixture
+def inventory_file(tmp_path) -> Path:
+    return write_yaml(tmp_path / "inventory" / "inventory.yaml", minimal_inventory())
