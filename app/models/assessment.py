@@ -1,0 +1,130 @@
+"""Assessment tables: evaluation runs, findings with their history, exceptions and attestations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class FindingStatus(StrEnum):
+    """Where a finding stands in its lifecycle."""
+
+    OPEN = "open"  # the check fails for the subject and has since it was first seen
+    RESOLVED = "resolved"  # the check passes again, or the subject left the inventory
+    REOPENED = "reopened"  # failing again after having been resolved
+
+
+ACTIVE_STATUSES = (FindingStatus.OPEN.value, FindingStatus.REOPENED.value)
+
+
+class FindingChange(StrEnum):
+    """What an evaluation run did to a finding."""
+
+    OPENED = "opened"  # first failure of this check for this subject
+    RESOLVED = "resolved"  # no longer failing
+    REOPENED = "reopened"  # failing again after resolution
+
+
+class RequirementStatus(StrEnum):
+    """The status of one requirement after a run."""
+
+    PASS = "pass"  # every mapped check ran and none has an open, unexcepted finding
+    FAIL = "fail"  # some mapped check has an open finding that no exception covers
+    NO_DATA = "no_data"  # the mapped checks ran but found nothing in the inventory to examine
+    ERROR = "error"  # a mapped check crashed, so the requirement cannot be judged
+    ATTESTED = "attested"  # manual requirement with a current attestation
+    NOT_ATTESTED = "not_attested"  # manual requirement with no current attestation
+    NOT_APPLICABLE = "not_applicable"  # manual requirement attested as not applicable
+
+
+PASSING_STATUSES = (RequirementStatus.PASS.value, RequirementStatus.ATTESTED.value)
+UNSCORED_STATUSES = (RequirementStatus.NO_DATA.value, RequirementStatus.NOT_APPLICABLE.value)
+
+
+class EvaluationRun(SQLModel, table=True):
+    """One evaluation of the whole inventory against the catalog."""
+
+    __tablename__ = "evaluation_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(index=True)
+    finished_at: datetime | None = None
+    duration_ms: int = 0
+    trigger: str = "manual"
+    actor: str = ""
+    catalog_hash: str = ""
+    counts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    check_stats: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    check_errors: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    scores: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    requirement_statuses: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Finding(SQLModel, table=True):
+    """A gap: one check failing for one subject, tracked across runs by its stable key."""
+
+    __table_args__ = (UniqueConstraint("check_id", "subject_kind", "subject_id", name="uq_finding_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    check_id: str = Field(index=True)
+    subject_kind: str
+    subject_id: str = Field(index=True)
+    status: str = Field(default=FindingStatus.OPEN.value, index=True)
+    severity: str = Field(index=True)
+    detail: str = ""
+    agent_id: str | None = Field(default=None, index=True)
+    team: str | None = Field(default=None, index=True)
+    environment: str | None = Field(default=None, index=True)
+    first_seen_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None = None
+    reopened_count: int = 0
+    last_run_id: int | None = None
+
+
+class FindingEvent(SQLModel, table=True):
+    """One change in a finding's life, in the run that caused it."""
+
+    __tablename__ = "finding_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    run_id: int = Field(index=True)
+    at: datetime
+    change: str
+    detail: str = ""
+
+
+class RiskAcceptance(SQLModel, table=True):
+    """An exception: a finding's risk accepted by someone, for a reason, until a date."""
+
+    __tablename__ = "risk_acceptance"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    justification: str
+    accepted_by: str
+    accepted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+class Attestation(SQLModel, table=True):
+    """A human statement that a manual requirement is met (or does not apply), with evidence."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    framework_id: str = Field(index=True)
+    requirement_id: str = Field(index=True)
+    is_not_applicable: bool = False
+    statement: str
+    evidence_url: str | None = None
+    evidence_file_name: str | None = None
+    evidence_sha256: str | None = None
+    attested_by: str
+    attested_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
