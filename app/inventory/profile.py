@@ -1,0 +1,173 @@
+"""agent_profile(): everything an auditor asks about one agent, and its delegation graph as a picture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlmodel import Session
+
+from app.inventory.store import load_inventory
+from app.models.assessment import ACTIVE_STATUSES, Finding
+from app.snapshot import Access, Agent, Approval, Credential, Snapshot
+
+
+@dataclass
+class AgentProfile:
+    """Who owns an agent, how it proves itself, what it holds and reaches, who approved what, what is open."""
+
+    agent: Agent
+    credentials: list[tuple[Credential, tuple[str, ...]]]
+    accesses: list[Access]
+    delegates: dict[str, int]
+    delegated_by: list[str]
+    approvals: list[Approval]
+    findings: list[Finding]
+    graph: Markup
+
+
+def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentProfile | None:
+    """The profile of one agent, or None when no such agent exists."""
+    snapshot = Snapshot(load_inventory(session), now=now)
+    agent = snapshot.agents_by_id.get(agent_id)
+    if agent is None:
+        return None
+    credentials = [
+        (snapshot.credentials_by_id[c], snapshot.credential_holders.get(c, ()))
+        for c in agent.credentials
+        if c in snapshot.credentials_by_id
+    ]
+    accesses = list(snapshot.accesses_by_agent.get(agent.id, ()))
+    if agent.status == "retired":
+        accesses = [
+            Access(agent, snapshot.tools_by_ref[ref], *snapshot.policies_for(agent.id, ref))
+            for ref in agent.tools
+            if ref in snapshot.tools_by_ref
+        ]
+    delegated_by = sorted(a.id for a in snapshot.agents if agent.id in a.delegates_to)
+    findings = list(
+        session.execute(
+            select(Finding)
+            .where(Finding.agent_id == agent.id, Finding.status.in_(ACTIVE_STATUSES))
+            .order_by(Finding.severity, Finding.check_id)
+        ).scalars()
+    )
+    delegates = snapshot.delegates_within(agent)
+    return AgentProfile(
+        agent=agent,
+        credentials=credentials,
+        accesses=accesses,
+        delegates=delegates,
+        delegated_by=delegated_by,
+        approvals=[a for a in snapshot.approvals if a.agent == agent.id],
+        findings=findings,
+        graph=delegation_svg(agent, snapshot, delegated_by),
+    )
+
+
+def delegation_svg(agent: Agent, snapshot: Snapshot, delegated_by: list[str]) -> Markup:
+    """The agent's delegation neighbourhood: who hands it work (left), it, and whom it reaches (right)."""
+    layers: list[list[str]] = []
+    if delegated_by:
+        layers.append(delegated_by)
+    layers.append([agent.id])
+    seen = {agent.id}
+    frontier = [agent.id]
+    edges: list[tuple[str, str]] = [(d, agent.id) for d in delegated_by]
+    while frontier and len(layers) < 6:
+        nxt = []
+        for current in frontier:
+            for delegate in (
+                snapshot.agents_by_id[current].delegates_to if current in snapshot.agents_by_id else ()
+            ):
+                edges.append((current, delegate))
+                if delegate not in seen:
+                    seen.add(delegate)
+                    nxt.append(delegate)
+        if nxt:
+            layers.append(sorted(nxt))
+        frontier = nxt
+    box_w, box_h, gap_x, gap_y = 150, 30, 60, 16
+    height = max(len(layer) for layer in layers) * (box_h + gap_y) + gap_y
+    width = len(layers) * (box_w + gap_x) + gap_x
+    pos = {}
+    for i, layer in enumerate(layers):
+        offset = (height - len(layer) * (box_h + gap_y) + gap_y) / 2
+        for j, node in enumerate(layer):
+            pos.setdefault(node, (gap_x + i * (box_w + gap_x), offset + j * (box_h + gap_y)))
+    cycles = snapshot.delegation_cycles
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="Delegation graph of {escape(agent.id)}">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#495057"/></marker></defs>',
+    ]
+    for source, target in edges:
+        if source not in pos or target not in pos:
+            continue
+        (x1, y1), (x2, y2) = pos[source], pos[target]
+        colour = "#c92a2a" if source in cycles and target in cycles else "#495057"
+        if x2 > x1:
+            start, end = (x1 + box_w, y1 + box_h / 2), (x2, y2 + box_h / 2)
+        else:  # an edge back to an earlier layer closes a cycle: draw it below the boxes
+            start, end = (x1 + box_w / 2, y1 + box_h), (x2 + box_w / 2, y2 + box_h)
+        parts.append(
+            f'<line x1="{start[0]:.0f}" y1="{start[1]:.0f}" x2="{end[0]:.0f}" y2="{end[1]:.0f}" '
+            f'stroke="{colour}" stroke-width="1.5" marker-end="url(#arrow)"/>'
+        )
+    for node, (x, y) in pos.items():
+        record = snapshot.agents_by_id.get(node)
+        fill = "#1c7ed6" if node == agent.id else ("#fff5f5" if node in cycles else "#f8f9fa")
+        text = "#ffffff" if node == agent.id else "#212529"
+        label = node if len(node) <= 22 else node[:21] + "…"
+        sensitive = (
+            sum(
+                1
+                for ref in record.tools
+                if ref in snapshot.tools_by_ref and snapshot.tools_by_ref[ref].is_sensitive
+            )
+            if record
+            else 0
+        )
+        parts.append(
+            f"<g><title>{escape(node)}: {sensitive} sensitive tool(s)</title>"
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="5" fill="{fill}" '
+            'stroke="#495057"/>'
+            f'<text x="{x + box_w / 2:.0f}" y="{y + box_h / 2 + 4:.0f}" font-size="11" text-anchor="middle" '
+            f'fill="{text}">{escape(label)}</text></g>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def subject_record(session: Session, kind: str, subject_id: str) -> dict | None:
+    """A finding's subject as it stands in the inventory, in the contract's format (the evidence)."""
+    from app.inventory.export import inventory_documents
+
+    documents = inventory_documents(load_inventory(session))
+    by_kind = {
+        "agent": "agents",
+        "credential": "credentials",
+        "policy": "policies",
+        "mcp_server": "mcp_servers",
+        "approval": "approvals",
+    }
+    if kind == "access":
+        agent_id, _, tool_ref = subject_id.partition("::")
+        server_id, _, tool_name = tool_ref.partition(".")
+        agent = next((a for a in documents["agents"] if a["id"] == agent_id), None)
+        server = next((s for s in documents["mcp_servers"] if s["id"] == server_id), None)
+        tool = next((t for t in (server or {}).get("tools", []) if t["name"] == tool_name), None)
+        snapshot = Snapshot(load_inventory(session), now=datetime.now().astimezone())
+        allows, denies = snapshot.policies_for(agent_id, tool_ref)
+        return {
+            "agent": agent,
+            "tool": {"server": server_id, **(tool or {})},
+            "allow_policies": [p.id for p in allows],
+            "deny_policies": [p.id for p in denies],
+        }
+    entries = documents.get(by_kind.get(kind, ""), [])
+    return next((e for e in entries if e["id"] == subject_id), None)

@@ -1,0 +1,315 @@
+"""Reports: the archive (download by id), generating a report now, and the report schedules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from sqlalchemy import select
+
+from app.catalog import get_catalog
+from app.db import get_db, get_engine
+from app.jobs import stored_next_run_times
+from app.models.inventory import Agent
+from app.models.reporting import Report, ReportSchedule
+from app.models.users import Role
+from app.reporting.archive import (
+    FORMATS,
+    MEDIA_TYPES,
+    download_name,
+    generate_report,
+    list_reports,
+    report_path,
+    verify_report,
+)
+from app.reporting.context import ReportError, Scope
+from app.reporting.schedules import (
+    PRESET_TEXT,
+    PRESETS,
+    ScheduleError,
+    create_schedule,
+    delete_schedule,
+    describe_when,
+    get_schedule,
+    job_id,
+    next_run_times,
+    set_schedule_paused,
+    update_schedule,
+)
+from app.security import requires
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+SCHEDULER_SLACK_MINUTES = 5
+
+COMMON_TIME_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Asia/Singapore",
+    "Australia/Sydney",
+)
+
+
+def _scope_choices() -> dict:
+    db = get_db()
+    return {
+        "frameworks": list(get_catalog(current_app).frameworks.values()),
+        "environments": sorted(e for (e,) in db.execute(select(Agent.environment).distinct()) if e),
+        "teams": sorted(t for (t,) in db.execute(select(Agent.team).distinct()) if t),
+        "formats": FORMATS,
+    }
+
+
+def _scope_from_form() -> Scope:
+    return Scope(
+        frameworks=tuple(request.form.getlist("framework")),
+        environments=tuple(request.form.getlist("environment")),
+        teams=tuple(request.form.getlist("team")),
+    )
+
+
+@bp.route("/")
+def index():
+    catalog = get_catalog(current_app)
+    rows = list_reports(get_db(), limit=500)
+    return render_template(
+        "reports/index.html",
+        rows=rows,
+        scopes={r.id: Scope.from_json(r.scope).describe(catalog) for r in rows},
+        choices=_scope_choices(),
+    )
+
+
+@bp.route("/", methods=["POST"])
+@requires(Role.ANALYST)
+def generate():
+    db = get_db()
+    try:
+        generated = generate_report(
+            db,
+            catalog=get_catalog(current_app),
+            settings=current_app.config["STEWARD"],
+            scope=_scope_from_form(),
+            formats=request.form.getlist("format"),
+            made_by=g.user.username,
+        )
+    except ReportError as exc:
+        db.rollback()
+        flash(f"Not generated: {exc}.", "error")
+        return redirect(url_for("reports.index"))
+    db.commit()
+    made = ", ".join(f"#{r.id} ({r.format})" for r in generated.reports)
+    flash(f"Report {made} generated from evaluation #{generated.context.run_id}.", "success")
+    return redirect(url_for("reports.index"))
+
+
+@bp.route("/<int:report_id>/download")
+def download(report_id: int):
+    report = get_db().get(Report, report_id)
+    if report is None:
+        abort(404)
+    settings = current_app.config["STEWARD"]
+    if not verify_report(settings, report):
+        flash(
+            f"Report #{report.id} was not sent: its archived file is missing or no longer matches "
+            "the SHA-256 recorded when it was made.",
+            "error",
+        )
+        return redirect(url_for("reports.index"))
+    return send_file(
+        report_path(settings, report),
+        mimetype=MEDIA_TYPES[report.format],
+        as_attachment=True,
+        download_name=download_name(report),
+    )
+
+
+@bp.route("/schedules")
+@requires(Role.ADMIN)
+def schedules():
+    db = get_db()
+    rows = db.execute(select(ReportSchedule).order_by(ReportSchedule.id)).scalars().all()
+    now = datetime.now(UTC)
+    stored = stored_next_run_times(get_engine(current_app))
+    overdue_after = now - timedelta(minutes=SCHEDULER_SLACK_MINUTES)
+    catalog = get_catalog(current_app)
+    return render_template(
+        "reports/schedules.html",
+        rows=rows,
+        upcoming={s.id: next_run_times(s, after=now, count=2) for s in rows},
+        when={s.id: describe_when(s) for s in rows},
+        scopes={s.id: Scope.from_json(s.scope).describe(catalog) for s in rows},
+        scheduler_notes={s.id: _scheduler_note(s, stored, overdue_after) for s in rows},
+        form=_blank_form(),
+        **_form_context(),
+    )
+
+
+def _scheduler_note(schedule: ReportSchedule, stored: dict, overdue_after: datetime) -> str | None:
+    """A warning when the scheduler process has not taken up a schedule, or has not run it when due."""
+    if schedule.is_paused:
+        return None
+    ident = job_id(schedule.id)
+    if ident not in stored:
+        return "Not yet picked up by a scheduler: is the scheduler (steward scheduler) running?"
+    due = stored[ident]
+    if due is not None and due < overdue_after:
+        return (
+            f"Due since {due:%Y-%m-%d %H:%M} UTC and not made: is the scheduler (steward scheduler) running?"
+        )
+    return None
+
+
+def _form_context() -> dict:
+    return {
+        "choices": _scope_choices(),
+        "presets": PRESETS,
+        "preset_text": PRESET_TEXT,
+        "zones": COMMON_TIME_ZONES,
+    }
+
+
+def _blank_form() -> dict:
+    return {
+        "name": "",
+        "preset": "quarterly",
+        "cron": "",
+        "timezone": "UTC",
+        "frameworks": [],
+        "environments": [],
+        "teams": [],
+        "formats": list(FORMATS),
+        "retention": 8,
+        "recipients": "",
+    }
+
+
+def _form_values() -> dict:
+    return {
+        "name": request.form.get("name", ""),
+        "preset": request.form.get("preset", ""),
+        "cron": request.form.get("cron", ""),
+        "timezone": request.form.get("timezone", "UTC"),
+        "scope": _scope_from_form(),
+        "formats": request.form.getlist("format"),
+        "retention": request.form.get("retention", ""),
+        "recipients": request.form.get("recipients", ""),
+    }
+
+
+@bp.route("/schedules", methods=["POST"])
+@requires(Role.ADMIN)
+def create():
+    db = get_db()
+    try:
+        schedule = create_schedule(
+            db, catalog=get_catalog(current_app), actor=g.user.username, **_form_values()
+        )
+    except ScheduleError as exc:
+        db.rollback()
+        flash(f"Not saved: {exc}.", "error")
+        return redirect(url_for("reports.schedules"))
+    db.commit()
+    flash(f"Schedule “{schedule.name}” saved. The scheduler picks it up within a minute.", "success")
+    return redirect(url_for("reports.schedules"))
+
+
+@bp.route("/schedules/<int:schedule_id>")
+@requires(Role.ADMIN)
+def edit(schedule_id: int):
+    schedule = get_db().get(ReportSchedule, schedule_id)
+    if schedule is None:
+        abort(404)
+    scope = Scope.from_json(schedule.scope)
+    form = {
+        "name": schedule.name,
+        "preset": schedule.preset,
+        "cron": schedule.cron or "",
+        "timezone": schedule.timezone,
+        "frameworks": list(scope.frameworks),
+        "environments": list(scope.environments),
+        "teams": list(scope.teams),
+        "formats": list(schedule.formats),
+        "retention": schedule.retention,
+        "recipients": ", ".join(schedule.recipients),
+    }
+    return render_template("reports/schedule_edit.html", schedule=schedule, form=form, **_form_context())
+
+
+@bp.route("/schedules/<int:schedule_id>", methods=["POST"])
+@requires(Role.ADMIN)
+def update(schedule_id: int):
+    db = get_db()
+    try:
+        update_schedule(
+            db,
+            catalog=get_catalog(current_app),
+            schedule_id=schedule_id,
+            actor=g.user.username,
+            **_form_values(),
+        )
+    except ScheduleError as exc:
+        db.rollback()
+        if db.get(ReportSchedule, schedule_id) is None:
+            abort(404)
+        flash(f"Not saved: {exc}.", "error")
+        return redirect(url_for("reports.edit", schedule_id=schedule_id))
+    db.commit()
+    flash("Schedule saved. The scheduler picks up the change within a minute.", "success")
+    return redirect(url_for("reports.schedules"))
+
+
+def _set_paused(schedule_id: int, is_paused: bool):
+    db = get_db()
+    try:
+        schedule = set_schedule_paused(
+            db, schedule_id=schedule_id, is_paused=is_paused, actor=g.user.username
+        )
+    except ScheduleError:
+        abort(404)
+    db.commit()
+    flash(f"Schedule “{schedule.name}” {'paused' if is_paused else 'resumed'}.", "success")
+    return redirect(url_for("reports.schedules"))
+
+
+@bp.route("/schedules/<int:schedule_id>/pause", methods=["POST"])
+@requires(Role.ADMIN)
+def pause(schedule_id: int):
+    return _set_paused(schedule_id, True)
+
+
+@bp.route("/schedules/<int:schedule_id>/resume", methods=["POST"])
+@requires(Role.ADMIN)
+def resume(schedule_id: int):
+    return _set_paused(schedule_id, False)
+
+
+@bp.route("/schedules/<int:schedule_id>/delete", methods=["POST"])
+@requires(Role.ADMIN)
+def delete(schedule_id: int):
+    db = get_db()
+    try:
+        name = get_schedule(db, schedule_id).name
+        delete_schedule(db, schedule_id=schedule_id, actor=g.user.username)
+    except ScheduleError:
+        abort(404)
+    db.commit()
+    flash(f"Schedule “{name}” deleted. The reports it made stay in the archive.", "success")
+    return redirect(url_for("reports.schedules"))
