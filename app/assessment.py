@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlmodel import Session
 
+from app.audit import record_change
 from app.catalog import SEVERITY_RANK, Catalog
 from app.models.assessment import ACTIVE_STATUSES, Attestation, Finding, RiskAcceptance
 
@@ -66,6 +67,19 @@ def accept_risk(
     )
     session.add(acceptance)
     session.flush()
+    record_change(
+        session,
+        actor=acceptance.accepted_by,
+        action="finding.accept_risk",
+        target=f"finding #{finding_id}",
+        detail={
+            "check": finding.check_id,
+            "subject": finding.subject_id,
+            "justification": acceptance.justification,
+            "expires_at": acceptance.expires_at.isoformat(),
+        },
+        at=now,
+    )
     return acceptance
 
 
@@ -130,6 +144,20 @@ def attest_requirement(
     )
     session.add(attestation)
     session.flush()
+    record_change(
+        session,
+        actor=attestation.attested_by,
+        action="requirement.attest",
+        target=f"{framework_id} {requirement_id}",
+        detail={
+            "not_applicable": is_not_applicable,
+            "statement": attestation.statement,
+            "evidence_url": evidence_url,
+            "evidence_sha256": digest,
+            "expires_at": expires.isoformat(),
+        },
+        at=now,
+    )
     return attestation
 
 
@@ -145,10 +173,10 @@ class FindingFilter:
     team: str | None = None
     environment: str | None = None
     status: str = "open"
+    text: str | None = None
 
 
-def list_findings(session: Session, catalog: Catalog, flt: FindingFilter) -> list[Finding]:
-    """Findings matching the filter, most severe first."""
+def _filtered(catalog: Catalog, flt: FindingFilter):
     query = select(Finding)
     if flt.status == "open":
         query = query.where(Finding.status.in_(ACTIVE_STATUSES))
@@ -177,6 +205,41 @@ def list_findings(session: Session, catalog: Catalog, flt: FindingFilter) -> lis
             query = query.where(column == value)
     if flt.agent:
         query = query.where(or_(Finding.agent_id == flt.agent, Finding.subject_id == flt.agent))
-    findings = list(session.exec(query).scalars())
-    findings.sort(key=lambda f: (SEVERITY_RANK.get(f.severity, 9), f.check_id, f.subject_id))
-    return findings
+    if flt.text:
+        like = f"%{flt.text.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Finding.detail).like(like),
+                func.lower(Finding.subject_id).like(like),
+                func.lower(Finding.check_id).like(like),
+            )
+        )
+    return query
+
+
+SEVERITY_ORDER = case({s: i for s, i in SEVERITY_RANK.items()}, value=Finding.severity, else_=9)
+SORTS = {
+    "severity": (SEVERITY_ORDER, Finding.check_id, Finding.subject_id),
+    "check": (Finding.check_id, Finding.subject_id),
+    "subject": (Finding.subject_id, Finding.check_id),
+    "first_seen": (Finding.first_seen_at.desc(), Finding.id),
+    "last_seen": (Finding.last_seen_at.desc(), Finding.id),
+    "agent": (Finding.agent_id, SEVERITY_ORDER),
+}
+
+
+def list_findings(session: Session, catalog: Catalog, flt: FindingFilter) -> list[Finding]:
+    """Every finding matching the filter, most severe first."""
+    return list(session.execute(_filtered(catalog, flt).order_by(*SORTS["severity"])).scalars())
+
+
+def page_findings(
+    session: Session, catalog: Catalog, flt: FindingFilter, *, sort: str, page: int, per_page: int
+) -> tuple[list[Finding], int]:
+    """One page of the findings matching the filter, sorted in the database, and the total count."""
+    query = _filtered(catalog, flt)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(*SORTS.get(sort, SORTS["severity"])).limit(per_page).offset((page - 1) * per_page)
+    ).scalars()
+    return list(rows), total

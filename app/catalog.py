@@ -336,7 +336,6 @@ def load_catalog(directories: list[Path]) -> Catalog:
     return Catalog(frameworks=frameworks, checks=checks, hash=digest.hexdigest())
 
 
-
 def init_app(app) -> None:
     """Make room for the catalog; it is loaded and validated on first use, then kept in memory."""
     app.extensions["steward.catalog"] = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import secrets
 import sys
 from collections import Counter
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from app.inventory.export import export_inventory
 from app.inventory.schema import KINDS
 from app.inventory.store import load_inventory
 from app.models.assessment import EvaluationRun
+from app.security import AccountError, create_api_token, create_user, set_demo_admin
 from app.snapshot import Inventory
 
 SEED_DIR = PROJECT_ROOT / "seed"
@@ -138,6 +140,7 @@ def run_import(paths: list[str], *, prune: bool, dry_run: bool) -> ImportResult:
 )
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change, without writing.")
 def import_command(paths: tuple[str, ...], prune: bool, dry_run: bool) -> None:
+    _catalog()  # an import triggers an evaluation: refuse before writing if the catalog cannot load
     result = run_import(list(paths), prune=prune, dry_run=dry_run)
     _print_result(result)
     if result.errors:
@@ -204,9 +207,13 @@ def export_inventory_command(directory: str) -> None:
         click.echo(f"wrote {path}")
 
 
-@click.command("demo", help="Import the demo organisation in seed/ and show what Steward makes of it.")
+@click.command("demo", help="Import the demo organisation in seed/, evaluate it, and serve the dashboard.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Import and evaluate only; do not start the web server.")
 @with_appcontext
-def demo_command() -> None:
+def demo_command(host: str, port: int, no_serve: bool) -> None:
+    _catalog()
     result = run_import([str(SEED_DIR)], prune=True, dry_run=False)
     _print_result(result)
     if result.errors:
@@ -216,6 +223,16 @@ def demo_command() -> None:
     click.echo("")
     _print_evaluation(evaluate_now("demo"))
     _print_status()
+    password = secrets.token_urlsafe(12)
+    with session_scope(get_engine(current_app)) as session:
+        set_demo_admin(session, username="admin", password=password)
+    if no_serve:
+        return
+    click.echo(f"\nSteward is serving the demo organisation at http://{host}:{port}/")
+    click.echo(
+        f"Sign in as admin with the password {password} (a new one is made each time the demo starts)."
+    )
+    serve_app(current_app._get_current_object(), host=host, port=port, with_scheduler=True)
 
 
 catalog_group = AppGroup("catalog", help="Inspect the control catalog.")
@@ -453,8 +470,350 @@ def scheduler_command() -> None:
         scheduler.shutdown(wait=False)
 
 
+def serve_app(app, *, host: str, port: int, with_scheduler: bool, threads: int = 8) -> None:
+    """Serve the app with waitress; a single process also runs the scheduler in the background."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from waitress import serve
+
+    from app.jobs import configure_scheduler
+
+    scheduler = None
+    if with_scheduler:
+        scheduler = configure_scheduler(
+            BackgroundScheduler(timezone="UTC"), get_engine(app), app.config["STEWARD"]
+        )
+        scheduler.start()
+    try:
+        serve(app, host=host, port=port, threads=threads, ident="Steward")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@click.command("serve", help="Serve the dashboard and API (and, in this single process, the scheduler).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Leave scheduled jobs to a separate `steward scheduler`.")
+@with_appcontext
+def serve_command(host: str, port: int, no_scheduler: bool) -> None:
+    _catalog()
+    click.echo(f"Steward is serving at http://{host}:{port}/")
+    serve_app(current_app._get_current_object(), host=host, port=port, with_scheduler=not no_scheduler)
+
+
+user_group = AppGroup("user", help="Manage local user accounts.")
+
+
+@user_group.command("create", help="Create a user; the password is asked for (or read from stdin).")
+@click.argument("username")
+@click.option(
+    "--role", type=click.Choice(["viewer", "analyst", "admin"]), default="viewer", show_default=True
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_create(username: str, role: str, password_stdin: bool) -> None:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(get_engine(current_app)) as session:
+            create_user(session, username=username, password=password, role=role, actor=_actor())
+    except AccountError as exc:
+        click.echo(f"steward user create: {exc}; nothing was created.", err=True)
+        sys.exit(2)
+    click.echo(f"User {username} created with role {role}.")
+
+
+token_group = AppGroup("token", help="Manage API tokens.")
+
+
+@token_group.command("create", help="Create an API token; it is printed once and stored only as a hash.")
+@click.argument("name")
+@click.option(
+    "--role", type=click.Choice(["viewer", "analyst", "admin"]), default="viewer", show_default=True
+)
+@click.option(
+    "--expires", required=True, help="When the token stops working (ISO date, at most a year away)."
+)
+def token_create(name: str, role: str, expires: str) -> None:
+    expires_at = _parse_date(expires, "--expires")
+    try:
+        with session_scope(get_engine(current_app)) as session:
+            token, record = create_api_token(
+                session, name=name, role=role, expires_at=expires_at, created_by=_actor()
+            )
+    except AccountError as exc:
+        click.echo(f"steward token create: {exc}; nothing was created.", err=True)
+        sys.exit(2)
+    click.echo(
+        f"Token {record.prefix}… ({role}, expires {expires_at:%Y-%m-%d}). Copy it now; it is not shown again:"
+    )
+    click.echo(token)
+
+
+def _scope_options(function):
+    """The --framework/--environment/--team options that scope a report (each may repeat)."""
+    for option in (
+        click.option("--team", "teams", multiple=True, help="Only agents of this team (repeatable)."),
+        click.option(
+            "--environment",
+            "environments",
+            multiple=True,
+            help="Only agents in this environment (repeatable).",
+        ),
+        click.option("--framework", "frameworks", multiple=True, help="Only this framework (repeatable)."),
+    ):
+        function = option(function)
+    return function
+
+
+@click.command(
+    "report", help="Generate an evidence report (PDF or Excel) into the archive, and copy it to --out."
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["pdf", "xlsx"]),
+    required=True,
+    help="pdf or xlsx.",
+)
+@_scope_options
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report to this file."
+)
+@with_appcontext
+def report_command(formats, frameworks, environments, teams, out) -> None:
+    import shutil
+
+    from app.reporting.archive import generate_report, report_path
+    from app.reporting.context import ReportError, Scope
+
+    if out and len(set(formats)) > 1:
+        raise click.BadParameter("give one --format with --out", param_hint="--out")
+    catalog = _catalog()
+    scope = Scope(frameworks=tuple(frameworks), environments=tuple(environments), teams=tuple(teams))
+    try:
+        with session_scope(get_engine(current_app)) as session:
+            generated = generate_report(
+                session, catalog=catalog, settings=_settings(), scope=scope, formats=formats, made_by=_actor()
+            )
+    except ReportError as exc:
+        click.echo(f"steward report: {exc}; nothing was made.", err=True)
+        sys.exit(2)
+    for report in generated.reports:
+        path = report_path(_settings(), report)
+        click.echo(
+            f"Report #{report.id} ({report.format}, {report.size_bytes:,} bytes) from evaluation "
+            f"#{report.run_id}: {path}\n  sha256 {report.sha256}"
+        )
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
+            click.echo(f"  copied to {out}")
+
+
+@click.command("reports", help="List the report archive, newest first.")
+@click.option("--limit", default=50, show_default=True, type=int)
+@with_appcontext
+def reports_command(limit: int) -> None:
+    from app.reporting.archive import list_reports, report_path
+    from app.reporting.context import Scope
+
+    with session_scope(get_engine(current_app)) as session:
+        rows = list_reports(session, limit=limit)
+    if not rows:
+        click.echo("The archive is empty: make a report with `steward report --format pdf`.")
+        return
+    for report in rows:
+        click.echo(
+            f"#{report.id:<5} {report.created_at:%Y-%m-%d %H:%M} {report.format:<4} "
+            f"{report.size_bytes:>10,} B  run #{report.run_id}  sha256 {report.sha256[:16]}  "
+            f"by {report.made_by}"
+        )
+        click.echo(
+            f"       scope: {Scope.from_json(report.scope).describe()}  "
+            f"file: {report_path(_settings(), report)}"
+        )
+
+
+schedule_group = AppGroup("schedule", help="Manage scheduled reports (run by `steward scheduler`).")
+
+
+def _schedule_options(function, *, is_edit: bool):
+    presets = click.Choice(["quarterly", "monthly", "weekly", "cron"])
+    options = [
+        click.option("--recipient", "recipients", multiple=True, help="E-mail the reports to this address."),
+        click.option(
+            "--keep", "retention", type=int, help="How many reports of each format to keep (default 8)."
+        ),
+        click.option(
+            "--format", "formats", multiple=True, type=click.Choice(["pdf", "xlsx"]), help="Repeatable."
+        ),
+        click.option("--timezone", help="IANA time zone of the schedule, e.g. Europe/Berlin (default UTC)."),
+        click.option("--cron", help="A five-field cron expression (with --preset cron)."),
+        click.option("--preset", type=presets, required=not is_edit, help="When the schedule fires."),
+    ]
+    if is_edit:
+        options.append(click.option("--name", help="A new name."))
+    for option in options:
+        function = option(function)
+    return _scope_options(function)
+
+
+def _schedule_add_options(function):
+    return _schedule_options(function, is_edit=False)
+
+
+def _schedule_edit_options(function):
+    return _schedule_options(function, is_edit=True)
+
+
+def _print_schedule(schedule) -> None:
+    from app.reporting.context import Scope
+    from app.reporting.schedules import describe_when, next_run_times
+
+    state = "paused" if schedule.is_paused else "active"
+    upcoming = next_run_times(schedule, after=datetime.now(UTC))
+    nxt = f"next {upcoming[0]:%Y-%m-%d %H:%M %Z}" if upcoming else "no next run"
+    click.echo(f"#{schedule.id:<4} {schedule.name} [{state}] {describe_when(schedule)}; {nxt}")
+    click.echo(
+        f"      scope: {Scope.from_json(schedule.scope).describe()}; formats {', '.join(schedule.formats)}; "
+        f"keep {schedule.retention}; recipients {', '.join(schedule.recipients) or 'none'}"
+    )
+    if schedule.last_run_at:
+        click.echo(f"      last run {schedule.last_run_at:%Y-%m-%d %H:%M} UTC: {schedule.last_status}")
+
+
+def _schedule_failed(verb: str, exc: Exception) -> None:
+    click.echo(f"steward schedule {verb}: {exc}; nothing was changed.", err=True)
+    sys.exit(2)
+
+
+@schedule_group.command("add", help="Add a report schedule.")
+@click.argument("name")
+@_schedule_add_options
+def schedule_add(
+    name, preset, cron, timezone, formats, retention, recipients, frameworks, environments, teams
+):
+    from app.reporting.context import Scope
+    from app.reporting.schedules import ScheduleError, create_schedule
+
+    catalog = _catalog()
+    try:
+        with session_scope(get_engine(current_app)) as session:
+            schedule = create_schedule(
+                session,
+                catalog=catalog,
+                actor=_actor(),
+                name=name,
+                preset=preset,
+                cron=cron,
+                timezone=timezone or "UTC",
+                scope=Scope(
+                    frameworks=tuple(frameworks), environments=tuple(environments), teams=tuple(teams)
+                ),
+                formats=formats or ("pdf", "xlsx"),
+                retention=8 if retention is None else retention,
+                recipients=recipients,
+            )
+    except ScheduleError as exc:
+        _schedule_failed("add", exc)
+    click.echo("Schedule added; `steward scheduler` picks it up within a minute.")
+    _print_schedule(schedule)
+
+
+@schedule_group.command("list", help="List report schedules with their next run.")
+def schedule_list() -> None:
+    from app.models.reporting import ReportSchedule
+
+    with session_scope(get_engine(current_app)) as session:
+        rows = session.execute(select(ReportSchedule).order_by(ReportSchedule.id)).scalars().all()
+    if not rows:
+        click.echo("No report schedules: add one with `steward schedule add NAME --preset quarterly`.")
+    for schedule in rows:
+        _print_schedule(schedule)
+
+
+@schedule_group.command("edit", help="Change a report schedule; options not given stay as they are.")
+@click.argument("schedule_id", type=int)
+@_schedule_edit_options
+def schedule_edit(
+    schedule_id, name, preset, cron, timezone, formats, retention, recipients, frameworks, environments, teams
+):
+    from app.models.reporting import ReportSchedule
+    from app.reporting.schedules import ScheduleError, update_schedule
+
+    catalog = _catalog()
+    changes = {"name": name, "preset": preset, "cron": cron, "timezone": timezone, "retention": retention}
+    if formats:
+        changes["formats"] = list(formats)
+    if recipients:
+        changes["recipients"] = list(recipients)
+    try:
+        with session_scope(get_engine(current_app)) as session:
+            if frameworks or environments or teams:
+                current = session.get(ReportSchedule, schedule_id)
+                scope = dict(current.scope) if current else {}
+                for key, values in (
+                    ("frameworks", frameworks),
+                    ("environments", environments),
+                    ("teams", teams),
+                ):
+                    if values:
+                        scope[key] = list(values)
+                changes["scope"] = scope
+            schedule = update_schedule(
+                session, catalog=catalog, schedule_id=schedule_id, actor=_actor(), **changes
+            )
+    except ScheduleError as exc:
+        _schedule_failed("edit", exc)
+    _print_schedule(schedule)
+
+
+def _set_paused(schedule_id: int, is_paused: bool, verb: str) -> None:
+    from app.reporting.schedules import ScheduleError, set_schedule_paused
+
+    try:
+        with session_scope(get_engine(current_app)) as session:
+            schedule = set_schedule_paused(
+                session, schedule_id=schedule_id, is_paused=is_paused, actor=_actor()
+            )
+    except ScheduleError as exc:
+        _schedule_failed(verb, exc)
+    _print_schedule(schedule)
+
+
+@schedule_group.command("pause", help="Pause a report schedule (runs due while paused are skipped).")
+@click.argument("schedule_id", type=int)
+def schedule_pause(schedule_id: int) -> None:
+    _set_paused(schedule_id, True, "pause")
+
+
+@schedule_group.command("resume", help="Resume a paused report schedule.")
+@click.argument("schedule_id", type=int)
+def schedule_resume(schedule_id: int) -> None:
+    _set_paused(schedule_id, False, "resume")
+
+
+@schedule_group.command("delete", help="Delete a report schedule (its reports stay in the archive).")
+@click.argument("schedule_id", type=int)
+def schedule_delete(schedule_id: int) -> None:
+    from app.reporting.schedules import ScheduleError, delete_schedule
+
+    try:
+        with session_scope(get_engine(current_app)) as session:
+            delete_schedule(session, schedule_id=schedule_id, actor=_actor())
+    except ScheduleError as exc:
+        _schedule_failed("delete", exc)
+    click.echo(f"Schedule #{schedule_id} deleted; its reports stay in the archive.")
+
+
 COMMANDS = (
     db_group,
+    token_group,
+    serve_command,
+    user_group,
     scheduler_command,
     catalog_group,
     import_command,
@@ -466,6 +825,9 @@ COMMANDS = (
     findings_command,
     accept_risk_command,
     attest_command,
+    report_command,
+    reports_command,
+    schedule_group,
 )
 
 

@@ -26,7 +26,13 @@ class Settings:
     task_credential_max_ttl_seconds: int = 900
     evaluation_interval_minutes: int = 15
     secret_key: str = ""
+    secure_cookies: int = 1
+    session_hours: int = 8
     actor: str = ""
+    organisation: str = "Demo organisation"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "steward@localhost"
 
     @property
     def resolved_database_url(self) -> str:

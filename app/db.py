@@ -74,8 +74,9 @@ class SchemaBehindError(RuntimeError):
 
 
 def init_app(app) -> None:
-    """Give the app an engine; a fresh database is brought to the newest schema on first use."""
+    """Give the app an engine (made on first use) and a session per request."""
     app.extensions["steward.engine"] = None
+    app.teardown_appcontext(close_db)
 
 
 def get_engine(app) -> Engine:
@@ -91,3 +92,21 @@ def get_engine(app) -> Engine:
             )
         app.extensions["steward.engine"] = engine
     return engine
+
+
+def get_db() -> Session:
+    """The request's session, opened on first use and closed when the request ends."""
+    from flask import current_app, g
+
+    if "db" not in g:
+        g.db = Session(get_engine(current_app), expire_on_commit=False)
+    return g.db
+
+
+def close_db(_exc=None) -> None:
+    """Close the request's session; anything not committed is rolled back."""
+    from flask import g
+
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from app.audit import record_change
 from app.catalog import SEVERITY_RANK, Catalog
 from app.checks import REGISTRY, Outcome, load_checks
 from app.inventory.store import load_inventory
@@ -208,6 +209,15 @@ def run_evaluation(
     }
     run.finished_at = datetime.now(UTC)
     run.duration_ms = round((time.perf_counter() - started) * 1000)
+    if opened or resolved or reopened:
+        record_change(
+            session,
+            actor=actor,
+            action="evaluation.findings_changed",
+            target=f"evaluation #{run.id}",
+            detail={"trigger": trigger, "opened": opened, "resolved": resolved, "reopened": reopened},
+            at=now,
+        )
     session.flush()
     return EvaluationSummary(run, opened, resolved, reopened, open_total)
 

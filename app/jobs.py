@@ -6,7 +6,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from apscheduler.events import EVENT_SCHEDULER_START
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -51,6 +54,7 @@ def configure_scheduler(scheduler: BaseScheduler, engine, settings) -> BaseSched
             misfire_grace_time=None,
             max_instances=1,
         )
+    add_report_schedule_sync(scheduler, engine)
     return scheduler
 
 
@@ -71,6 +75,170 @@ def scheduled_evaluation() -> None:
             actor="scheduler",
         )
     log.info("scheduled evaluation #%s: %s open findings", summary.run.id, summary.open_total)
+
+
+REPORT_JOB_FUNC = "app.jobs:run_report_schedule"
+REPORT_JOB_PREFIX = "report-schedule-"
+SCHEDULE_SYNC_SECONDS = 60
+VOLATILE_STORE = "volatile"
+
+
+def add_report_schedule_sync(scheduler: BaseScheduler, engine) -> None:
+    """Make the scheduler keep one job per row of report_schedule: at start, then every minute.
+
+    Web workers only write rows; this process alone writes jobs, so however many workers serve
+    edits, each schedule has one job in one scheduler.
+    """
+    scheduler.add_listener(lambda _event: sync_report_schedules(scheduler, engine), EVENT_SCHEDULER_START)
+    # The sync job holds live objects, so it lives in memory; it is re-added at every start.
+    scheduler.add_jobstore(MemoryJobStore(), VOLATILE_STORE)
+    scheduler.add_job(
+        sync_report_schedules,
+        trigger=IntervalTrigger(seconds=SCHEDULE_SYNC_SECONDS),
+        args=[scheduler, engine],
+        id="sync-report-schedules",
+        name="Pick up report schedules created, edited, paused or deleted in the UI or the CLI",
+        jobstore=VOLATILE_STORE,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+
+
+def sync_report_schedules(scheduler: BaseScheduler, engine) -> dict[str, int]:
+    """Add, change, pause, resume or remove report jobs to match the report_schedule table.
+
+    A job whose schedule is unchanged is left alone, so a run it missed while the process was
+    down keeps its past next-run time and runs once (coalesced) when the scheduler starts.
+    """
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models.reporting import ReportSchedule
+    from app.reporting.schedules import ScheduleError, job_id, trigger_of
+
+    with session_scope(engine) as session:
+        schedules = session.execute(select(ReportSchedule)).scalars().all()
+    counts = {"added": 0, "changed": 0, "paused": 0, "resumed": 0, "removed": 0}
+    wanted = set()
+    for schedule in schedules:
+        try:
+            trigger = trigger_of(schedule)
+        except ScheduleError as exc:
+            log.error("report schedule #%s cannot be scheduled: %s", schedule.id, exc)
+            continue
+        ident = job_id(schedule.id)
+        wanted.add(ident)
+        name = f"Report schedule #{schedule.id}: {schedule.name}"
+        job = scheduler.get_job(ident, jobstore="default")
+        if job is None or repr(job.trigger) != repr(trigger) or tuple(job.args) != (schedule.id,):
+            paused = {"next_run_time": None} if schedule.is_paused else {}
+            scheduler.add_job(
+                REPORT_JOB_FUNC,
+                trigger=trigger,
+                args=[schedule.id],
+                id=ident,
+                name=name,
+                jobstore="default",
+                replace_existing=True,
+                coalesce=True,
+                misfire_grace_time=None,
+                max_instances=1,
+                **paused,
+            )
+            counts["added" if job is None else "changed"] += 1
+            continue
+        if job.name != name:
+            scheduler.modify_job(ident, jobstore="default", name=name)
+        if schedule.is_paused and job.next_run_time is not None:
+            scheduler.pause_job(ident, jobstore="default")
+            counts["paused"] += 1
+        elif not schedule.is_paused and job.next_run_time is None:
+            scheduler.resume_job(ident, jobstore="default")
+            counts["resumed"] += 1
+    for job in scheduler.get_jobs(jobstore="default"):
+        if job.id.startswith(REPORT_JOB_PREFIX) and job.id not in wanted:
+            scheduler.remove_job(job.id, jobstore="default")
+            counts["removed"] += 1
+    if any(counts.values()):
+        log.info("report schedules synced: %s", counts)
+    return counts
+
+
+def stored_next_run_times(engine) -> dict[str, datetime | None]:
+    """Each job in the persistent job store with its next run (None when paused), read without a scheduler."""
+    from sqlalchemy import MetaData, Table, inspect, select
+
+    if not inspect(engine).has_table("apscheduler_jobs"):
+        return {}
+    table = Table("apscheduler_jobs", MetaData(), autoload_with=engine)
+    with engine.connect() as connection:
+        rows = connection.execute(select(table.c.id, table.c.next_run_time)).all()
+    return {ident: None if ts is None else datetime.fromtimestamp(ts, UTC) for ident, ts in rows}
+
+
+def run_report_schedule(schedule_id: int) -> None:
+    """A report schedule's run, as the scheduler process makes it: claim it, make the reports, e-mail them."""
+    from app import create_app
+    from app.audit import record_change
+    from app.catalog import get_catalog
+    from app.db import get_engine, session_scope
+    from app.models.reporting import ReportSchedule
+    from app.reporting.schedules import claim_schedule_run, run_schedule, send_reports
+
+    app = create_app()
+    engine = get_engine(app)
+    settings = app.config["STEWARD"]
+    now = datetime.now(UTC)
+    actor = f"schedule #{schedule_id}"
+    try:
+        with session_scope(engine) as session:
+            if not claim_schedule_run(session, schedule_id=schedule_id, now=now):
+                log.info("report schedule #%s: no run due, or another process took it", schedule_id)
+                return
+        try:
+            with session_scope(engine) as session:
+                generated = run_schedule(
+                    session, catalog=get_catalog(app), settings=settings, schedule_id=schedule_id, now=now
+                )
+                schedule = session.get(ReportSchedule, schedule_id)
+                recipients = list(schedule.recipients) if schedule else []
+                name = schedule.name if schedule else ""
+        except Exception as exc:
+            log.exception("report schedule #%s failed", schedule_id)
+            with session_scope(engine) as session:
+                schedule = session.get(ReportSchedule, schedule_id)
+                if schedule is not None:
+                    schedule.last_status = f"failed: {type(exc).__name__}: {exc}"[:500]
+                record_change(session, actor=actor, action="report_schedule.fail", detail={"error": str(exc)})
+            return
+        if generated is None or not recipients:
+            return
+        try:
+            send_reports(
+                settings,
+                recipients=recipients,
+                reports=generated.reports,
+                context=generated.context,
+                subject=f"{settings.organisation}: evidence report ({name})",
+            )
+            outcome = f"; e-mailed to {', '.join(recipients)}"
+        except Exception as exc:
+            log.exception("report schedule #%s: e-mail failed", schedule_id)
+            outcome = f"; e-mail to {', '.join(recipients)} failed: {type(exc).__name__}: {exc}"
+        with session_scope(engine) as session:
+            schedule = session.get(ReportSchedule, schedule_id)
+            if schedule is not None:
+                schedule.last_status = (schedule.last_status or "") + outcome
+            record_change(
+                session,
+                actor=actor,
+                action="report.email",
+                target=", ".join(f"report #{r.id}" for r in generated.reports),
+                detail={"recipients": recipients, "result": outcome.lstrip("; ")},
+            )
+    finally:
+        engine.dispose()
 
 
 class Debouncer:

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import make_engine, session_scope, upgrade_database
 
 TEST_DATABASE_URL = os.environ.get("STEWARD_TEST_DATABASE_URL", "")
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +97,11 @@ def minimal_inventory() -> dict:
                 "id": "release-bot",
                 "owner": "alice@example.org",
                 "environment": "production",
-                "identity": {"kind": "workload", "id": "spiffe://example.org/ci/release-bot", "attested": True},
+                "identity": {
+                    "kind": "workload",
+                    "id": "spiffe://example.org/ci/release-bot",
+                    "attested": True,
+                },
                 "tools": ["deploy.rollout", "deploy.status"],
                 "credentials": ["jit-deploy"],
             },
@@ -123,7 +128,13 @@ def minimal_inventory() -> dict:
             }
         ],
         "credentials": [
-            {"id": "jit-deploy", "kind": "jit_token", "ttl_seconds": 600, "audience": "deploy", "storage": "vault"}
+            {
+                "id": "jit-deploy",
+                "kind": "jit_token",
+                "ttl_seconds": 600,
+                "audience": "deploy",
+                "storage": "vault",
+            }
         ],
         "policies": [
             {
@@ -136,9 +147,15 @@ def minimal_inventory() -> dict:
             }
         ],
         "approvals": [
-            {"id": "appr-1", "agent": "release-bot", "tool": "deploy.rollout", "task": "Release v2.3.1",
-             "approved_by": "carol@example.org", "approved_at": "2026-11-20T10:00:00Z",
-             "credential_issued": "jit-8f2a"}
+            {
+                "id": "appr-1",
+                "agent": "release-bot",
+                "tool": "deploy.rollout",
+                "task": "Release v2.3.1",
+                "approved_by": "carol@example.org",
+                "approved_at": "2026-11-20T10:00:00Z",
+                "credential_issued": "jit-8f2a",
+            }
         ],
     }
 
@@ -146,3 +163,18 @@ def minimal_inventory() -> dict:
 @pytest.fixture
 def inventory_file(tmp_path) -> Path:
     return write_yaml(tmp_path / "inventory" / "inventory.yaml", minimal_inventory())
+
+
+@pytest.fixture
+def seeded_app(app, runner):
+    """The app with the demo organisation imported and evaluated, and a user of each role."""
+    from app.config import PROJECT_ROOT
+    from app.db import get_engine
+    from app.security import create_user
+
+    result = runner.invoke(args=["import", str(PROJECT_ROOT / "seed")])
+    assert result.exit_code == 0, result.output
+    with session_scope(get_engine(app)) as session:
+        for role in ("viewer", "analyst", "admin"):
+            create_user(session, username=role, password=PASSWORD, role=role, actor="test")
+    return app

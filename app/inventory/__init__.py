@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from app.inventory.reader import ImportError_, collect_files, read_document
+from app.audit import record_change
+from app.inventory.reader import Document, ImportError_, collect_files, read_document
 from app.inventory.schema import KINDS
 from app.inventory.store import delete_entries, insert_entries, load_inventory
 from app.inventory.validate import Origin, ParsedEntries, parse_documents
@@ -67,14 +68,40 @@ def import_inventory(
     dry_run: bool = False,
     max_bytes: int,
     max_alias_expansion: int,
+    labels: dict[str, str] | None = None,
 ) -> ImportResult:
     """Import inventory files all or nothing, upserting by id; prune drops what they no longer hold."""
     files, errors = collect_files(paths)
-    result = ImportResult(files=[str(f) for f in files], is_dry_run=dry_run)
     documents = []
     for path in files:
         outcome = read_document(path, max_bytes=max_bytes, max_alias_expansion=max_alias_expansion)
         (errors.append if isinstance(outcome, ImportError_) else documents.append)(outcome)
+    return import_documents(
+        session,
+        documents=documents,
+        files=[str(f) for f in files],
+        read_errors=errors,
+        actor=actor,
+        prune=prune,
+        dry_run=dry_run,
+        labels=labels,
+    )
+
+
+def import_documents(
+    session: Session,
+    *,
+    documents: list[Document],
+    files: list[str],
+    actor: str,
+    read_errors: list[ImportError_] | None = None,
+    prune: bool = False,
+    dry_run: bool = False,
+    labels: dict[str, str] | None = None,
+) -> ImportResult:
+    """Validate parsed documents against the contract and the stored inventory, then apply them in one go."""
+    errors = list(read_errors or [])
+    result = ImportResult(files=files, is_dry_run=dry_run)
     parsed, parse_errors = parse_documents(documents)
     errors += parse_errors
     result.notices = parsed.notices
@@ -96,13 +123,20 @@ def import_inventory(
     record = ImportRecord(
         imported_at=datetime.now(UTC),
         actor=actor,
-        files=result.files,
+        files=[(labels or {}).get(f, f) for f in result.files],
         is_prune=prune,
         counts={kind: c.counts() for kind, c in result.changes.items()},
     )
     session.add(record)
     session.flush()
     result.record_id = record.id
+    record_change(
+        session,
+        actor=actor,
+        action="inventory.import",
+        target=f"import #{record.id}",
+        detail={"files": record.files, "prune": prune, "counts": record.counts},
+    )
     return result
 
 

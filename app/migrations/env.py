@@ -12,6 +12,14 @@ if engine is None:
 
     engine = make_engine(Settings.from_env().resolved_database_url)
 
+
+def include_name(name, type_, _parent_names) -> bool:
+    """Leave out APScheduler's job table: the scheduler's persistent job store creates and owns it."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
 with engine.begin() as connection:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=metadata, render_as_batch=True, include_name=include_name
+    )
     context.run_migrations()

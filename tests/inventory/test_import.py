@@ -33,13 +33,14 @@ def test_import_creates_every_kind_and_records_the_import(runner, inventory_file
 
 def test_importing_the_same_files_twice_changes_nothing(runner, inventory_file, engine):
     run(runner, "import", str(inventory_file))
-    before = {k: v for k, v in database_state(engine).items() if k != "import_record"}
+    history = ("import_record", "audit_entry")
+    before = {k: v for k, v in database_state(engine).items() if k not in history}
     result = run(runner, "import", str(inventory_file))
     assert result.exit_code == 0
     for line in result.stdout.splitlines()[2:]:
         created, updated, removed = line.split()[1:4]
         assert (created, updated, removed) == ("0", "0", "0"), line
-    assert {k: v for k, v in database_state(engine).items() if k != "import_record"} == before
+    assert {k: v for k, v in database_state(engine).items() if k not in history} == before
 
 
 def test_changed_entry_is_updated_and_others_unchanged(runner, tmp_path, session):
@@ -152,7 +153,9 @@ def test_every_error_of_a_run_is_reported_not_just_the_first(runner, engine, tmp
     assert "3 errors" in err
     assert "agents[release-bot].environment: 'prod' is not one of production, staging, development" in err
     assert "agents[triage-bot].autonomy: 'fully' is not one of autonomous, supervised, assistive" in err
-    assert "credentials[jit-deploy].ttl_seconds: 'ten minutes' is a string; expected a whole number ≥ 0" in err
+    assert (
+        "credentials[jit-deploy].ttl_seconds: 'ten minutes' is a string; expected a whole number ≥ 0" in err
+    )
 
 
 def test_dangling_references_are_errors_with_a_suggestion(runner, engine, tmp_path):
@@ -218,7 +221,8 @@ def test_missing_required_fields_are_named(runner, engine, tmp_path):
     del data["mcp_servers"][0]["url"]
     err = refused(runner, engine, write_yaml(tmp_path / "inv.yaml", data))
     assert (
-        "agents[release-bot].environment: missing; this field is required (one of production, staging, development)"
+        "agents[release-bot].environment: missing; this field is required "
+        "(one of production, staging, development)"
     ) in err
     assert "policies[deploy-prod].effect: missing; this field is required (one of allow, deny)" in err
     assert "mcp_servers[deploy].url: missing; required for transport http" in err

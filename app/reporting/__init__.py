@@ -1,0 +1,1 @@
+"""Everything that presents assessment results: SVG charts, and the PDF and Excel evidence reports."""

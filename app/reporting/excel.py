@@ -1,0 +1,416 @@
+"""render_workbook(): the evidence report as an Excel workbook an auditor can filter, from the same context.
+
+Every sheet has a styled, frozen header row with an autofilter; dates are real dates (UTC);
+and no cell can run as a formula: text that begins with =, +, -, @, a tab or a carriage
+return is stored as text with Excel's quote prefix.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from app.reporting.context import STATUS_LABELS, STATUS_MEANINGS, ReportContext
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DATE_FORMAT = "yyyy-mm-dd hh:mm"
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="1B2636")
+NOTE_FONT = Font(italic=True, color="495057")
+MIN_WIDTH, MAX_WIDTH, WIDE = 8, 50, 80
+SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
+EVIDENCE_SHEET = "Evidence"
+STATIC_SHEETS = (
+    "Summary",
+    "Findings",
+    "Exceptions",
+    "Attestations",
+    "Agents",
+    "MCP servers and tools",
+    "Credentials",
+    "Policies",
+    EVIDENCE_SHEET,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a sheet: its header, how to get the value from a row, and whether it holds long text."""
+
+    header: str
+    value: Callable
+    is_wide: bool = False
+
+
+def _joined(values: Iterable[str] | None) -> str:
+    return ", ".join(values or ())
+
+
+def _naive_utc(value: datetime) -> datetime:
+    # Excel has no time zones: every date in the workbook is UTC, as the headers say.
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def safe_cell(ws: WriteOnlyWorksheet, value):
+    """A value ready for a write-only row: dates formatted, text that looks like a formula kept as text."""
+    if isinstance(value, datetime):
+        cell = WriteOnlyCell(ws, value=_naive_utc(value))
+        cell.number_format = DATE_FORMAT
+        return cell
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if value.startswith(FORMULA_PREFIXES):
+            cell = WriteOnlyCell(ws, value=value)
+            cell.data_type = "s"
+            cell.quotePrefix = True
+            return cell
+        return value
+    return value
+
+
+def _widths(columns: Sequence[Column], rows: Sequence) -> list[float]:
+    widths = []
+    for column in columns:
+        if column.is_wide:
+            widths.append(WIDE)
+            continue
+        longest = len(column.header)
+        for row in rows[:300]:
+            value = column.value(row)
+            text = value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value or "")
+            longest = max(longest, len(text))
+        widths.append(max(MIN_WIDTH, min(MAX_WIDTH, longest + 2)))
+    return widths
+
+
+def _sheet(
+    wb: Workbook, title: str, columns: Sequence[Column], rows: Sequence, note: str | None = None
+) -> None:
+    """A sheet with an optional note line, a styled frozen header, one row per item, and an autofilter."""
+    ws = wb.create_sheet(title)
+    for index, width in enumerate(_widths(columns, rows), start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    header_row = 2 if note else 1
+    ws.freeze_panes = f"A{header_row + 1}"
+    if note:
+        cell = WriteOnlyCell(ws, value=note)
+        cell.font = NOTE_FONT
+        ws.append([cell])
+    header = []
+    for column in columns:
+        cell = WriteOnlyCell(ws, value=column.header)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(vertical="center")
+        header.append(cell)
+    ws.append(header)
+    for row in rows:
+        ws.append([safe_cell(ws, column.value(row)) for column in columns])
+    last = get_column_letter(len(columns))
+    ws.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(rows), 1)}"
+
+
+def sheet_title(name: str, taken: set[str]) -> str:
+    """A valid, unique Excel sheet name (at most 31 characters, none of []:*?/\\)."""
+    base = SHEET_NAME_BAD.sub("_", name)[:31] or "Framework"
+    title, n = base, 2
+    while title.lower() in taken:
+        suffix = f" ({n})"
+        title, n = base[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(title.lower())
+    return title
+
+
+def render_workbook(context: ReportContext) -> bytes:
+    """The report as XLSX bytes."""
+    wb = Workbook(write_only=True)
+    r = context
+    _summary(wb, r)
+    taken = {s.lower() for s in STATIC_SHEETS}
+    for section in r.frameworks:
+        groups: dict[str, str] = {}
+        rows = []
+        for item in section.items:
+            if item.kind == "group":
+                groups[item.depth] = f"{item.id} {item.title}"
+                continue
+            path = " / ".join(groups[d] for d in sorted(groups) if d < item.depth)
+            rows.append((item, path))
+        _sheet(
+            wb,
+            sheet_title(section.id, taken),
+            [
+                Column("Requirement id", lambda x: x[0].id),
+                Column("Title", lambda x: x[0].title),
+                Column("Group", lambda x: x[1]),
+                Column("Status", lambda x: STATUS_LABELS.get(x[0].status, x[0].status)),
+                Column("Manual", lambda x: x[0].is_manual),
+                Column("Checks", lambda x: _joined(c.check_id for c in x[0].checks)),
+                Column("Subjects examined", lambda x: sum(c.examined for c in x[0].checks)),
+                Column("Passed", lambda x: sum(c.passed for c in x[0].checks)),
+                Column("Failed", lambda x: sum(c.failed for c in x[0].checks)),
+                Column("Open findings", lambda x: x[0].open_findings),
+                Column("Risk accepted", lambda x: x[0].excepted_findings),
+                Column("Attested by", lambda x: x[0].attestation.attested_by if x[0].attestation else None),
+                Column(
+                    "Attestation expires (UTC)",
+                    lambda x: x[0].attestation.expires_at if x[0].attestation else None,
+                ),
+                Column("Summary", lambda x: x[0].summary, is_wide=True),
+            ],
+            rows,
+            note=f"{section.name} ({section.publisher}, {section.version}). Score {_score(section.score)}."
+            + (
+                ""
+                if section.official_ids
+                else f" Requirement ids are Steward's, not the publisher's. {section.id_note or ''}"
+            ),
+        )
+    _sheet(
+        wb,
+        "Findings",
+        [
+            Column("Finding id", lambda f: f.id),
+            Column("Severity", lambda f: f.severity),
+            Column("Status", lambda f: f.status),
+            Column("Risk accepted", lambda f: f.is_excepted),
+            Column("Exception expires (UTC)", lambda f: f.exception_expires_at),
+            Column("Check id", lambda f: f.check_id),
+            Column("Check", lambda f: f.check_title),
+            Column("Subject kind", lambda f: f.subject_kind),
+            Column("Subject id", lambda f: f.subject_id),
+            Column("Agent", lambda f: f.agent_id),
+            Column("Team", lambda f: f.team),
+            Column("Environment", lambda f: f.environment),
+            Column("Requirements", lambda f: _joined(f.requirements)),
+            Column("First seen (UTC)", lambda f: f.first_seen_at),
+            Column("Last seen (UTC)", lambda f: f.last_seen_at),
+            Column("Resolved (UTC)", lambda f: f.resolved_at),
+            Column("Times reopened", lambda f: f.reopened_count),
+            Column("Detail", lambda f: f.detail, is_wide=True),
+        ],
+        r.findings,
+    )
+    _sheet(
+        wb,
+        "Exceptions",
+        [
+            Column("Exception id", lambda e: e.id),
+            Column("Finding id", lambda e: e.finding_id),
+            Column("State", lambda e: e.state),
+            Column("Severity", lambda e: e.severity),
+            Column("Check id", lambda e: e.check_id),
+            Column("Subject id", lambda e: e.subject_id),
+            Column("Team", lambda e: e.team),
+            Column("Environment", lambda e: e.environment),
+            Column("Accepted by", lambda e: e.accepted_by),
+            Column("Accepted (UTC)", lambda e: e.accepted_at),
+            Column("Expires (UTC)", lambda e: e.expires_at),
+            Column("Revoked (UTC)", lambda e: e.revoked_at),
+            Column("Revoked by", lambda e: e.revoked_by),
+            Column("Justification", lambda e: e.justification, is_wide=True),
+        ],
+        r.exceptions,
+    )
+    _sheet(
+        wb,
+        "Attestations",
+        [
+            Column("Attestation id", lambda a: a.id),
+            Column("Framework", lambda a: a.framework_id),
+            Column("Requirement id", lambda a: a.requirement_id),
+            Column("Requirement", lambda a: a.requirement_title),
+            Column("State", lambda a: a.state),
+            Column("Not applicable", lambda a: a.is_not_applicable),
+            Column("Attested by", lambda a: a.attested_by),
+            Column("Attested (UTC)", lambda a: a.attested_at),
+            Column("Expires (UTC)", lambda a: a.expires_at),
+            Column("Revoked (UTC)", lambda a: a.revoked_at),
+            Column("Evidence URL", lambda a: a.evidence_url),
+            Column("Evidence file", lambda a: a.evidence_file_name),
+            Column("Evidence SHA-256", lambda a: a.evidence_sha256),
+            Column("Statement", lambda a: a.statement, is_wide=True),
+        ],
+        r.attestations,
+    )
+    _sheet(
+        wb,
+        "Agents",
+        [
+            Column("Agent id", lambda a: a.id),
+            Column("Name", lambda a: a.name),
+            Column("Owner", lambda a: a.owner),
+            Column("Team", lambda a: a.team),
+            Column("Environment", lambda a: a.environment),
+            Column("Status", lambda a: a.status),
+            Column("Autonomy", lambda a: a.autonomy),
+            Column("Identity kind", lambda a: a.identity_kind),
+            Column("Identity id", lambda a: a.identity_id),
+            Column("Identity attested", lambda a: a.is_identity_attested),
+            Column("Credentials", lambda a: _joined(a.credentials)),
+            Column("Tools", lambda a: _joined(t.ref for t in a.tools)),
+            Column(
+                "Tools without a policy", lambda a: _joined(t.ref for t in a.tools if t.state == "ungoverned")
+            ),
+            Column("Governing policies", lambda a: _joined(sorted({p for t in a.tools for p in t.policies}))),
+            Column("Delegates to", lambda a: _joined(a.delegates_to)),
+            Column("Max delegation depth", lambda a: a.max_delegation_depth),
+            Column("Network reach", lambda a: _joined(a.network_reach)),
+            Column("Created (UTC)", lambda a: a.created_at),
+            Column("Last reviewed (UTC)", lambda a: a.last_reviewed_at),
+            Column("Review interval (days)", lambda a: a.review_interval_days),
+            Column("Open findings", lambda a: a.open_findings),
+            Column("Purpose", lambda a: a.purpose, is_wide=True),
+        ],
+        r.agents,
+    )
+    _sheet(
+        wb,
+        "MCP servers and tools",
+        [
+            Column("Server id", lambda s: s.server_id),
+            Column("Server name", lambda s: s.server_name),
+            Column("Owner", lambda s: s.owner),
+            Column("Transport", lambda s: s.transport),
+            Column("URL", lambda s: s.url),
+            Column("Command", lambda s: s.command),
+            Column("Package", lambda s: s.package),
+            Column("Version", lambda s: s.version),
+            Column("Auth", lambda s: s.auth),
+            Column("Audience validated", lambda s: s.is_audience_validated),
+            Column("Token passthrough", lambda s: s.has_token_passthrough),
+            Column("Gateway", lambda s: s.gateway),
+            Column("Tool", lambda s: s.tool_ref),
+            Column("Tool name", lambda s: s.tool_name),
+            Column("Sensitivity", lambda s: s.sensitivity),
+            Column("Sensitive", lambda s: s.is_sensitive),
+            Column("Annotations", lambda s: s.annotations),
+            Column("Data classes", lambda s: _joined(s.data_classes)),
+            Column("Reached by agents", lambda s: _joined(s.agents)),
+            Column("Tool description", lambda s: s.tool_description, is_wide=True),
+        ],
+        r.servers,
+    )
+    _sheet(
+        wb,
+        "Credentials",
+        [
+            Column("Credential id", lambda c: c.id),
+            Column("Kind", lambda c: c.kind),
+            Column("Issuer", lambda c: c.issuer),
+            Column("Audience", lambda c: c.audience),
+            Column("Scopes", lambda c: _joined(c.scopes)),
+            Column("TTL (seconds)", lambda c: c.ttl_seconds),
+            Column("Expires (UTC)", lambda c: c.expires_at),
+            Column("Last rotated (UTC)", lambda c: c.last_rotated_at),
+            Column("Revoked (UTC)", lambda c: c.revoked_at),
+            Column("Rotation interval (days)", lambda c: c.rotation_interval_days),
+            Column("Storage", lambda c: c.storage),
+            Column("Fingerprint", lambda c: c.fingerprint),
+            Column("Held by", lambda c: _joined(c.holders)),
+        ],
+        r.credentials,
+    )
+    _sheet(
+        wb,
+        "Policies",
+        [
+            Column("Policy id", lambda p: p.id),
+            Column("Owner", lambda p: p.owner),
+            Column("Engine", lambda p: p.engine),
+            Column("Evaluation", lambda p: p.evaluation),
+            Column("Effect", lambda p: p.effect),
+            Column("Subjects", lambda p: _joined(p.subjects)),
+            Column("Tools", lambda p: _joined(p.tools)),
+            Column("Requires approval", lambda p: p.requires_approval),
+            Column("Approvers", lambda p: _joined(p.approvers)),
+            Column("Intents", lambda p: _joined(p.intents)),
+            Column("Max chain depth", lambda p: p.max_chain_depth),
+            Column("JIT credential TTL (seconds)", lambda p: p.jit_credential_ttl_seconds),
+            Column("Rate limit per minute", lambda p: p.rate_limit_per_minute),
+            Column("Last reviewed (UTC)", lambda p: p.last_reviewed_at),
+            Column("Review interval (days)", lambda p: p.review_interval_days),
+            Column("Description", lambda p: p.description, is_wide=True),
+        ],
+        r.policies,
+    )
+    _sheet(
+        wb,
+        EVIDENCE_SHEET,
+        [
+            Column("Check id", lambda o: o.check_id),
+            Column("Check", lambda o: o.check_title),
+            Column("Severity", lambda o: o.severity),
+            Column("Subject kind", lambda o: o.subject_kind),
+            Column("Subject id", lambda o: o.subject_id),
+            Column("Agent", lambda o: o.agent_id),
+            Column("Team", lambda o: o.team),
+            Column("Environment", lambda o: o.environment),
+            Column("Outcome", lambda o: o.outcome),
+            Column("Finding id", lambda o: o.finding_id),
+            Column("Finding status", lambda o: o.finding_status),
+            Column("Risk accepted", lambda o: o.is_excepted),
+            Column("Requirements", lambda o: _joined(o.requirements)),
+            Column("Detail", lambda o: o.detail, is_wide=True),
+        ],
+        r.outcomes,
+        note=r.outcomes_note,
+    )
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def _summary(wb: Workbook, r: ReportContext) -> None:
+    statuses = [s for s, _, _ in STATUS_MEANINGS]
+    ws = wb.create_sheet("Summary")
+    columns = ["Framework id", "Framework", "Publisher", "Version", "Score (%)", "Requirements"]
+    columns += [STATUS_LABELS[s] for s in statuses]
+    widths = [22, 44, 28, 12, 11, 14] + [max(MIN_WIDTH, len(STATUS_LABELS[s]) + 2) for s in statuses]
+    for index, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "A2"
+    header = []
+    for title in columns:
+        cell = WriteOnlyCell(ws, value=title)
+        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        header.append(cell)
+    ws.append(header)
+    for f in r.frameworks:
+        values = [f.id, f.name, f.publisher, f.version, f.score, len(f.requirements)]
+        values += [f.counts.get(s, 0) for s in statuses]
+        ws.append([safe_cell(ws, v) for v in values])
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{1 + max(len(r.frameworks), 1)}"
+    ws.append([])
+    facts = [
+        ("Organisation", r.organisation),
+        ("Scope", r.scope_text),
+        ("Period start (UTC)", r.period_start),
+        ("Period end (UTC)", r.period_end),
+        ("Generated at (UTC)", r.generated_at),
+        ("Evaluation run", r.run_id),
+        ("Run started (UTC)", r.run_started_at),
+        ("Catalog hash (SHA-256)", r.catalog_hash),
+        ("Open findings in scope", sum(r.open_by_severity.values())),
+        ("Open findings with an accepted risk", r.excepted_open),
+        ("Evidence sheet", r.outcomes_note),
+    ]
+    for label, value in facts:
+        cell = WriteOnlyCell(ws, value=label)
+        cell.font = Font(bold=True)
+        ws.append([cell, safe_cell(ws, value)])

@@ -1,0 +1,216 @@
+"""The Excel workbook: the sheets an auditor filters, row counts equal to the database, no formula can run."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime, timedelta
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from app.assessment import accept_risk, attest_requirement
+from app.catalog import get_catalog
+from app.models.assessment import Attestation, Finding, RiskAcceptance
+from app.models.inventory import Agent, Credential, Policy, Tool
+from app.reporting.archive import report_path
+from app.reporting.context import Scope
+from app.reporting.excel import STATIC_SHEETS, safe_cell, sheet_title
+from tests.conftest import minimal_inventory, write_yaml
+from tests.reporting.conftest import NOW, import_inventory_file, make_reports
+
+INJECTIONS = ('=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1:A2)")
+
+
+def workbook_of(app, session, **kwargs):
+    generated = make_reports(app, session, formats=("xlsx",), **kwargs)
+    path = report_path(app.config["STEWARD"], generated.reports[0])
+    return load_workbook(path), path, generated.context
+
+
+def rows(ws, header_row: int = 1) -> list[dict]:
+    values = list(ws.iter_rows(min_row=header_row, values_only=True))
+    header = values[0]
+    return [dict(zip(header, row, strict=True)) for row in values[1:] if any(v is not None for v in row)]
+
+
+def count(session, model) -> int:
+    return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_workbook_has_summary_a_sheet_per_framework_and_the_evidence_sheets(inventory_app, session):
+    wb, _, _ = workbook_of(inventory_app, session)
+    catalog = get_catalog(inventory_app)
+    framework_sheets = [sheet_title(f, set()) for f in catalog.frameworks]
+    assert wb.sheetnames == ["Summary", *framework_sheets, *STATIC_SHEETS[1:]]
+    summary = rows(wb["Summary"])
+    assert [r["Framework id"] for r in summary[: len(catalog.frameworks)]] == list(catalog.frameworks)
+    first = catalog.frameworks[next(iter(catalog.frameworks))]
+    sheet = rows(wb[framework_sheets[0]], header_row=2)
+    assert sorted(r["Requirement id"] for r in sheet) == sorted(r.id for r in first.requirements)
+    assert {"Status", "Checks", "Subjects examined", "Passed", "Failed", "Open findings"} <= set(sheet[0])
+
+
+def test_row_counts_equal_the_database(inventory_app, session):
+    wb, _, context = workbook_of(inventory_app, session)
+    mapped = {
+        c for f in get_catalog(inventory_app).frameworks.values() for r in f.requirements for c in r.checks
+    }
+    findings = session.execute(
+        select(func.count()).select_from(Finding).where(Finding.check_id.in_(mapped))
+    ).scalar_one()
+    assert findings > 0
+    assert len(rows(wb["Findings"])) == findings
+    assert len(rows(wb["Agents"])) == count(session, Agent) == 2
+    assert len(rows(wb["Credentials"])) == count(session, Credential)
+    assert len(rows(wb["Policies"])) == count(session, Policy)
+    assert len(rows(wb["MCP servers and tools"])) == count(session, Tool) == 2
+    assert len(rows(wb["Exceptions"])) == count(session, RiskAcceptance)
+    assert len(rows(wb["Attestations"])) == count(session, Attestation)
+    evidence = rows(wb["Evidence"], header_row=2)
+    checks = {c.check_id: c for f in context.frameworks for r in f.requirements for c in r.checks}
+    assert len(evidence) == sum(c.examined for c in checks.values())
+    failing = {(r["Check id"], r["Subject id"]) for r in evidence if r["Outcome"] == "fail"}
+    open_findings = {
+        (f.check_id, f.subject_id)
+        for f in session.execute(select(Finding).where(Finding.status == "open")).scalars()
+        if f.check_id in mapped
+    }
+    assert failing == open_findings
+    assert all(r["Finding id"] for r in evidence if r["Outcome"] == "fail")
+
+
+def test_every_sheet_has_a_styled_frozen_filtered_header(inventory_app, session):
+    wb, _, _ = workbook_of(inventory_app, session)
+    for ws in wb.worksheets:
+        header_row = 2 if ws.freeze_panes == "A3" else 1
+        assert ws.freeze_panes == f"A{header_row + 1}", ws.title
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith(f"A{header_row}:"), ws.title
+        header = ws[header_row]
+        assert all(cell.font.bold and cell.fill.fgColor.rgb.endswith("1B2636") for cell in header), ws.title
+        for cell in header:
+            width = ws.column_dimensions[cell.column_letter].width
+            assert 8 <= width <= 80, (ws.title, cell.value, width)
+
+
+def test_dates_are_real_dates(inventory_app, session):
+    wb, _, context = workbook_of(inventory_app, session)
+    finding = rows(wb["Findings"])[0]
+    assert isinstance(finding["First seen (UTC)"], datetime)
+    expected = context.findings[0].first_seen_at.replace(tzinfo=None)
+    assert abs((finding["First seen (UTC)"] - expected).total_seconds()) < 1  # Excel keeps milliseconds
+    ws = wb["Findings"]
+    column = [c.value for c in ws[1]].index("First seen (UTC)")
+    assert ws.cell(row=2, column=column + 1).number_format == "yyyy-mm-dd hh:mm"
+
+
+def test_text_that_looks_like_a_formula_is_stored_as_text(app, runner, session, tmp_path):
+    data = minimal_inventory()
+    data["agents"][0]["name"] = INJECTIONS[0]
+    data["agents"][1]["name"] = "Triage bot"
+    data["agents"][0]["purpose"] = INJECTIONS[1]
+    data["mcp_servers"][0]["tools"][0]["description"] = INJECTIONS[2]
+    data["policies"][0]["description"] = INJECTIONS[3]
+    import_inventory_file(runner, write_yaml(tmp_path / "inventory.yaml", data))
+    wb, path, _ = workbook_of(app, session)
+
+    cells = {
+        c.value: c for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)
+    }
+    for text in INJECTIONS:
+        cell = cells[text]
+        assert cell.data_type == "s" and cell.quotePrefix, text
+    plain = cells["Triage bot"]
+    assert plain.data_type == "s" and not plain.quotePrefix
+
+    with zipfile.ZipFile(path) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        for name in sheets:
+            assert b"<f>" not in archive.read(name) and b"<f " not in archive.read(name), name
+
+
+def test_a_team_scope_keeps_only_that_teams_agents_and_their_findings(app, runner, session, tmp_path):
+    data = minimal_inventory()
+    data["agents"][0]["team"] = "release"
+    data["agents"][1]["team"] = "support"
+    import_inventory_file(runner, write_yaml(tmp_path / "inventory.yaml", data))
+    wb, _, context = workbook_of(app, session, scope=Scope(teams=("support",)))
+    assert [r["Agent id"] for r in rows(wb["Agents"])] == ["triage-bot"]
+    findings = rows(wb["Findings"])
+    assert findings and all(f["Agent"] in ("triage-bot", None) for f in findings)
+    assert all(f["Team"] in ("support", None) for f in findings)
+    assert "release-bot" not in {r["Agent"] for r in rows(wb["Evidence"], header_row=2)}
+    assert context.scope_text.endswith("· support")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("owasp-asi-2026", "owasp-asi-2026"), ("a/b:c*d?[e]", "a_b_c_d__e_"), ("x" * 40, "x" * 31)],
+)
+def test_framework_sheet_names_are_valid_and_unique(name, expected):
+    taken = {"summary"}
+    assert sheet_title(name, taken) == expected
+    again = sheet_title(name, taken)
+    assert again != expected and len(again) <= 31
+    assert sheet_title("Summary", {"summary"}) == "Summary (2)"
+
+
+def test_tab_and_carriage_return_prefixes_are_quoted_too(tmp_path):
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Cells")
+    ws.append([safe_cell(ws, v) for v in ("\tcmd|' /C calc'!A0", "\r=1+1", "plain", "a=b", 42)])
+    wb.save(tmp_path / "cells.xlsx")
+    cells = load_workbook(tmp_path / "cells.xlsx")["Cells"][1]
+    assert [c.quotePrefix for c in cells] == [True, True, False, False, False]
+    assert cells[0].value.startswith("\tcmd") and cells[0].data_type == "s"
+    assert cells[4].value == 42 and cells[4].data_type == "n"
+
+
+def test_exceptions_and_attestations_sheets_hold_every_decision(inventory_app, session):
+    catalog = get_catalog(inventory_app)
+    finding = (
+        session.execute(select(Finding).where(Finding.status == "open").order_by(Finding.id))
+        .scalars()
+        .first()
+    )
+    accept_risk(
+        session,
+        finding_id=finding.id,
+        justification="=cmd|' /C calc'!A0",
+        accepted_by="carol",
+        expires_at=NOW + timedelta(days=30),
+        now=NOW,
+    )
+    framework, requirement = next(
+        (f, r) for f in catalog.frameworks.values() for r in f.requirements if r.is_manual
+    )
+    attest_requirement(
+        session,
+        catalog=catalog,
+        framework_id=framework.id,
+        requirement_id=requirement.id,
+        statement="Board-approved AI policy.",
+        attested_by="dave",
+        expires_at=NOW + timedelta(days=180),
+        evidence_url="https://intranet.example.org/ai-policy",
+        now=NOW,
+    )
+    session.commit()
+    wb, _, _ = workbook_of(inventory_app, session)
+    (exception,) = rows(wb["Exceptions"])
+    assert (exception["Finding id"], exception["State"], exception["Accepted by"]) == (
+        finding.id,
+        "active",
+        "carol",
+    )
+    assert exception["Expires (UTC)"] == (NOW + timedelta(days=30)).replace(tzinfo=None)
+    assert exception["Justification"] == "=cmd|' /C calc'!A0"
+    (attestation,) = rows(wb["Attestations"])
+    assert (attestation["Requirement id"], attestation["State"], attestation["Attested by"]) == (
+        requirement.id,
+        "current",
+        "dave",
+    )
+    findings = {f["Finding id"]: f for f in rows(wb["Findings"])}
+    assert findings[finding.id]["Risk accepted"] is True
+    assert sum(1 for f in findings.values() if f["Risk accepted"]) == 1
