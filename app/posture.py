@@ -46,6 +46,8 @@ class FrameworkCard:
     score: float | None
     counts: dict[str, int]
     trend: list[tuple[str, float | None]]
+    outcomes_passed: int = 0
+    outcomes_examined: int = 0
 
 
 @dataclass
@@ -68,12 +70,17 @@ def build_overview(session: Session, catalog: Catalog, *, now: datetime) -> Over
     for framework in catalog.frameworks.values():
         statuses = run.requirement_statuses.get(framework.id, {}) if run else {}
         trend = [(f"#{r.id} {r.started_at:%m-%d %H:%M}", r.scores.get(framework.id)) for r in runs]
+        # Subject-level pass rate of the framework's checks: progress shows before whole requirements turn.
+        checks = {c for r in framework.requirements for c in r.checks}
+        stats = [run.check_stats.get(c, {}) for c in checks] if run else []
         cards.append(
             FrameworkCard(
                 framework,
                 run.scores.get(framework.id) if run else None,
                 dict(Counter(statuses.values())),
                 trend,
+                sum(s.get("passed", 0) for s in stats),
+                sum(s.get("examined", 0) for s in stats),
             )
         )
     excepted_ids = active_exception_finding_ids(session, now)

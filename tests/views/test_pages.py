@@ -21,6 +21,7 @@ def test_overview_shows_a_card_per_framework_with_score_and_trend(viewer):
     assert re.search(r'<div class="score">\d+%</div>', page)
     assert "Open findings by severity" in page and "Newest changes" in page
     assert "Evaluation #1 ran" in page
+    assert re.search(r"\d+ of \d+ check outcomes pass", page)
 
 
 def test_framework_page_shows_the_requirement_tree_with_statuses(viewer):
