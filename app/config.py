@@ -25,6 +25,7 @@ class Settings:
     credential_max_ttl_seconds: int = 3600
     task_credential_max_ttl_seconds: int = 900
     evaluation_interval_minutes: int = 15
+    evaluation_debounce_seconds: int = 2
     secret_key: str = ""
     secure_cookies: int = 1
     session_hours: int = 8

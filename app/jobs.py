@@ -274,3 +274,28 @@ class Debouncer:
         if timer is not None:
             timer.cancel()
             self.func()
+
+
+def _evaluate_for(app, trigger: str, actor: str) -> None:
+    from app.catalog import get_catalog
+    from app.db import get_engine, session_scope
+    from app.evaluation import run_evaluation
+
+    with app.app_context(), session_scope(get_engine(app)) as session:
+        run_evaluation(
+            session, catalog=get_catalog(app), settings=app.config["STEWARD"], trigger=trigger, actor=actor
+        )
+
+
+def request_evaluation(app, *, trigger: str, actor: str) -> None:
+    """Ask for an evaluation after an inventory change; a burst of changes gives one run after the burst."""
+    delay = app.config["STEWARD"].evaluation_debounce_seconds
+    if delay <= 0:
+        _evaluate_for(app, trigger, actor)
+        return
+    debouncer = app.extensions.get("steward.debouncer")
+    if debouncer is None:
+        debouncer = app.extensions["steward.debouncer"] = Debouncer(delay, lambda: None)
+    # The newest request names the run: it is the change the burst ended with.
+    debouncer.func = lambda: _evaluate_for(app, trigger, actor)
+    debouncer.request()

@@ -36,11 +36,16 @@ def settings(tmp_path, migrated_template) -> Settings:
     instance.mkdir()
     if migrated_template is not None:
         shutil.copy(migrated_template, instance / "steward.db")
-        return Settings(instance_path=str(instance), actor="test")
+        return Settings(instance_path=str(instance), actor="test", evaluation_debounce_seconds=0)
     engine = make_engine(TEST_DATABASE_URL)
     _reset_postgres(engine)
     engine.dispose()
-    return Settings(instance_path=str(instance), database_url=TEST_DATABASE_URL, actor="test")
+    return Settings(
+        instance_path=str(instance),
+        database_url=TEST_DATABASE_URL,
+        actor="test",
+        evaluation_debounce_seconds=0,
+    )
 
 
 def _reset_postgres(engine) -> None:

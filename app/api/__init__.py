@@ -21,6 +21,7 @@ from app.inventory import import_documents
 from app.inventory.export import inventory_documents
 from app.inventory.reader import Document
 from app.inventory.store import load_inventory
+from app.jobs import request_evaluation
 from app.models.assessment import EvaluationRun, Finding, FindingEvent
 from app.models.users import ROLE_RANK, Role
 from app.posture import latest_run
@@ -235,16 +236,10 @@ def write_inventory():
         db.rollback()
         return jsonify(body)
     body["import_id"] = result.record_id
-    if result.has_changes:
-        summary = run_evaluation(
-            db,
-            catalog=get_catalog(current_app),
-            settings=current_app.config["STEWARD"],
-            trigger="api",
-            actor=g.actor,
-        )
-        body["evaluation_id"] = summary.run.id
     db.commit()
+    body["evaluation"] = "requested" if result.has_changes else "not needed"
+    if result.has_changes:
+        request_evaluation(current_app._get_current_object(), trigger="api", actor=g.actor)
     return jsonify(body), 200
 
 

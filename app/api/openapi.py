@@ -218,7 +218,7 @@ def openapi_document() -> dict:
                                     "dry_run": {"type": "boolean"},
                                     "changes": {"type": "object"},
                                     "import_id": {"type": "integer"},
-                                    "evaluation_id": {"type": "integer"},
+                                    "evaluation": {"type": "string", "enum": ["requested", "not needed"]},
                                 },
                             }
                         ),

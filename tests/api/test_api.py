@@ -82,8 +82,37 @@ def test_inventory_write_applies_and_evaluates(api):
     assert api("GET", "/inventory/agents/api-bot").status_code == 404
     applied = api("POST", "/inventory", role="admin", json=good)
     assert applied.status_code == 200, applied.get_json()
-    assert applied.get_json()["evaluation_id"] > 1
+    assert applied.get_json()["evaluation"] == "requested"
     assert api("GET", "/inventory/agents/api-bot").status_code == 200
+    assert api("GET", "/runs").get_json()["items"][0]["trigger"] == "api"
+
+
+def test_a_burst_of_api_writes_gives_one_evaluation_after_the_burst(api, seeded_app):
+    import time
+    from dataclasses import replace
+
+    seeded_app.config["STEWARD"] = replace(seeded_app.config["STEWARD"], evaluation_debounce_seconds=1)
+    runs_before = len(api("GET", "/runs").get_json()["items"])
+    for i in range(5):
+        entry = {
+            "agents": [
+                {
+                    "id": f"burst-{i}",
+                    "owner": "a@example.org",
+                    "environment": "development",
+                    "identity": {"kind": "workload", "id": f"spiffe://x/burst-{i}"},
+                }
+            ]
+        }
+        assert api("POST", "/inventory", role="admin", json=entry).get_json()["evaluation"] == "requested"
+    assert (
+        len(api("GET", "/runs").get_json()["items"]) == runs_before
+    )  # nothing yet: the burst is still going
+    seeded_app.extensions["steward.debouncer"].flush()
+    runs = api("GET", "/runs").get_json()["items"]
+    assert len(runs) == runs_before + 1 and runs[0]["trigger"] == "api"
+    time.sleep(1.2)
+    assert len(api("GET", "/runs").get_json()["items"]) == runs_before + 1  # and no second run after it
 
 
 @pytest.mark.parametrize(
