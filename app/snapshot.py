@@ -8,12 +8,19 @@ snapshot indexes them once so that each check is a single pass.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
 SENSITIVE_LEVELS = frozenset({"high", "critical"})
+
+
+def canonical_json(value) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal text (and equal hashes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Agent:
     credentials: tuple[str, ...] = ()
     network_reach: tuple[str, ...] = ()
     delegates_to: tuple[str, ...] = ()
+    mcp_servers: tuple[str, ...] = ()
     max_delegation_depth: int | None = None
     created_at: datetime | None = None
     last_reviewed_at: datetime | None = None
@@ -51,11 +59,41 @@ class Tool:
     sensitivity: str = "medium"
     annotations: tuple[tuple[str, bool], ...] = ()
     data_classes: tuple[str, ...] = ()
+    title: str | None = None
+    # Schemas are kept as canonical JSON text so that records stay hashable and comparable.
+    input_schema: str | None = None
+    output_schema: str | None = None
+    auto_approved: bool = False
+    reviewed_definition_hash: str | None = None
+    definition_reviewed_at: datetime | None = None
+
+    @property
+    def definition_hash(self) -> str | None:
+        """SHA-256 of the definition a client sees (name, description, schemas, annotations).
+
+        Only tools whose definition was imported (they have an input schema) have one.
+        """
+        if self.input_schema is None:
+            return None
+        definition = {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": json.loads(self.input_schema),
+            "outputSchema": json.loads(self.output_schema) if self.output_schema else None,
+            "annotations": dict(self.annotations),
+        }
+        return "sha256:" + hashlib.sha256(canonical_json(definition).encode("utf-8")).hexdigest()
 
     @property
     def ref(self) -> str:
         """The contract's reference to this tool: SERVER_ID.TOOL_NAME."""
         return f"{self.server_id}.{self.name}"
+
+    @property
+    def is_read_only(self) -> bool:
+        """The server declares that the tool changes nothing (readOnlyHint)."""
+        return dict(self.annotations).get("readOnlyHint") is True
 
     @property
     def is_sensitive(self) -> bool:
@@ -90,6 +128,11 @@ class McpServer:
     token_passthrough: bool = False
     gateway: str | None = None
     source: str | None = None
+    client: str | None = None
+    scope: str | None = None
+    bridge: str | None = None
+    enabled: bool = True
+    auto_approve_all: bool = False
     tools: tuple[Tool, ...] = ()
 
     @property
@@ -158,6 +201,22 @@ class Approval:
     credential_issued: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One tool call a gateway recorded: the runtime evidence the runtime checks read."""
+
+    event_id: str
+    at: datetime
+    agent: str
+    tool: str
+    decision: str
+    task: str | None = None
+    approval: str | None = None
+    credential: str | None = None
+    chain_depth: int | None = None
+    delegated_by: str | None = None
+
+
 @dataclass(frozen=True)
 class Inventory:
     """Every record of one inventory, by kind."""
@@ -206,6 +265,7 @@ class Snapshot:
     inventory: Inventory
     now: datetime
     settings: dict = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
 
     def setting(self, name: str, default):
         """A check threshold from settings, or its default."""
@@ -382,6 +442,34 @@ class Snapshot:
                         for member in component:
                             result[member] = members
         return result
+
+    @cached_property
+    def approvals_by_id(self) -> dict[str, Approval]:
+        return {a.id: a for a in self.approvals}
+
+    @cached_property
+    def approvals_by_access(self) -> dict[tuple[str, str], tuple[Approval, ...]]:
+        """(agent id, tool ref) → the approvals issued for that pair."""
+        index: dict[tuple[str, str], list[Approval]] = defaultdict(list)
+        for approval in self.approvals:
+            index[(approval.agent, approval.tool)].append(approval)
+        return {k: tuple(v) for k, v in index.items()}
+
+    @cached_property
+    def events_by_access(self) -> dict[tuple[str, str], tuple[Event, ...]]:
+        """(agent id, tool ref) → that pair's recorded calls, in time order."""
+        index: dict[tuple[str, str], list[Event]] = defaultdict(list)
+        for event in self.events:
+            index[(event.agent, event.tool)].append(event)
+        return {k: tuple(sorted(v, key=lambda e: (e.at, e.event_id))) for k, v in index.items()}
+
+    @cached_property
+    def events_by_agent(self) -> dict[str, tuple[Event, ...]]:
+        """Agent id (inventoried or not) → its recorded calls, in time order."""
+        index: dict[str, list[Event]] = defaultdict(list)
+        for (agent_id, _), events in sorted(self.events_by_access.items()):
+            index[agent_id].extend(events)
+        return {k: tuple(sorted(v, key=lambda e: (e.at, e.event_id))) for k, v in index.items()}
 
     def is_overdue(self, reviewed_at: datetime | None, interval_days: int) -> bool:
         """Never reviewed, or last reviewed longer ago than the interval."""

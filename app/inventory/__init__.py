@@ -98,20 +98,26 @@ def import_documents(
     prune: bool = False,
     dry_run: bool = False,
     labels: dict[str, str] | None = None,
+    remove: dict[str, set[str]] | None = None,
+    source: str = "inventory",
 ) -> ImportResult:
-    """Validate parsed documents against the contract and the stored inventory, then apply them in one go."""
+    """Validate parsed documents against the contract and the stored inventory, then apply them in one go.
+
+    remove names entries (by kind) to delete in the same transaction: a source that prunes only
+    what it once brought (discovery) says exactly which.
+    """
     errors = list(read_errors or [])
     result = ImportResult(files=files, is_dry_run=dry_run)
     parsed, parse_errors = parse_documents(documents)
     errors += parse_errors
     result.notices = parsed.notices
     current = load_inventory(session)
-    final = _merge(current, parsed, prune)
+    final = _merge(current, parsed, prune, remove or {})
     errors += _reference_errors(final, parsed)
     if errors:
         result.errors = sorted(set(errors), key=lambda e: (e.file, e.line or 0, e.location, e.message))
         return result
-    result.changes = _diff(current, final)
+    result.changes = diff_inventories(current, final)
     result.before, result.after = current, final
     if dry_run:
         return result
@@ -124,7 +130,8 @@ def import_documents(
         imported_at=datetime.now(UTC),
         actor=actor,
         files=[(labels or {}).get(f, f) for f in result.files],
-        is_prune=prune,
+        source=source,
+        is_prune=prune or bool(remove),
         counts={kind: c.counts() for kind, c in result.changes.items()},
     )
     session.add(record)
@@ -140,7 +147,7 @@ def import_documents(
     return result
 
 
-def _merge(current: Inventory, parsed: ParsedEntries, prune: bool) -> Inventory:
+def _merge(current: Inventory, parsed: ParsedEntries, prune: bool, remove: dict[str, set[str]]) -> Inventory:
     """The inventory after the import: imported entries replace stored ones by id."""
     merged = {}
     for kind in KINDS:
@@ -148,13 +155,15 @@ def _merge(current: Inventory, parsed: ParsedEntries, prune: bool) -> Inventory:
         if prune and kind in parsed.present:
             kept = {}
         else:
-            kept = {r.id: r for r in getattr(current, kind)}
+            dropped = remove.get(kind, set())
+            kept = {r.id: r for r in getattr(current, kind) if r.id not in dropped}
         kept.update(incoming)
         merged[kind] = tuple(kept[k] for k in sorted(kept))
     return Inventory(**merged)
 
 
-def _diff(current: Inventory, final: Inventory) -> dict[str, KindChanges]:
+def diff_inventories(current: Inventory, final: Inventory) -> dict[str, KindChanges]:
+    """Per kind, the ids created, updated and removed between two inventories."""
     changes = {}
     for kind in KINDS:
         before = {r.id: r for r in getattr(current, kind)}
@@ -177,6 +186,7 @@ def _reference_errors(final: Inventory, parsed: ParsedEntries) -> list[ImportErr
     agent_ids = {a.id for a in final.agents}
     credential_ids = {c.id for c in final.credentials}
     tool_refs = {t.ref for s in final.mcp_servers for t in s.tools}
+    server_ids = {s.id for s in final.mcp_servers}
     errors: list[ImportError_] = []
 
     def origin(kind: str, entry_id: str) -> Origin:
@@ -186,9 +196,9 @@ def _reference_errors(final: Inventory, parsed: ParsedEntries) -> list[ImportErr
 
     def dangling(kind, entry_id, field_path, value, known, what) -> None:
         # An entry that failed validation was already reported; references to it would only repeat that.
-        if value in parsed.invalid["agents"] | parsed.invalid["credentials"] or (
-            invalid_servers and value.startswith(invalid_servers)
-        ):
+        if value in parsed.invalid["agents"] | parsed.invalid["credentials"] | parsed.invalid[
+            "mcp_servers"
+        ] or (invalid_servers and value.startswith(invalid_servers)):
             return
         o = origin(kind, entry_id)
         close = difflib.get_close_matches(value, known, n=1) if len(known) < 50_000 else []
@@ -210,6 +220,9 @@ def _reference_errors(final: Inventory, parsed: ParsedEntries) -> list[ImportErr
         for i, delegate in enumerate(a.delegates_to):
             if delegate not in agent_ids:
                 dangling("agents", a.id, ("delegates_to", i), delegate, agent_ids, "agent id")
+        for i, server_id in enumerate(a.mcp_servers):
+            if server_id not in server_ids:
+                dangling("agents", a.id, ("mcp_servers", i), server_id, server_ids, "MCP server id")
     for p in final.policies:
         for i, subject in enumerate(p.subjects):
             if subject != "*" and subject not in agent_ids:

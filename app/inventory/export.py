@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -35,6 +36,17 @@ def _clean(entry: dict) -> dict:
     return out
 
 
+def _with_enabled(server, entry: dict) -> dict:
+    """enabled defaults to true, so only a disabled server says so (just before its tools)."""
+    if server.enabled:
+        return entry
+    tools = entry.pop("tools", None)
+    entry["enabled"] = False
+    if tools is not None:
+        entry["tools"] = tools
+    return entry
+
+
 def inventory_documents(inventory: Inventory) -> dict[str, list[dict]]:
     """The inventory as contract entries, by kind."""
     agents = [
@@ -55,6 +67,7 @@ def inventory_documents(inventory: Inventory) -> dict[str, list[dict]]:
                 "credentials": a.credentials,
                 "network_reach": a.network_reach,
                 "delegates_to": a.delegates_to,
+                "mcp_servers": a.mcp_servers,
                 "max_delegation_depth": a.max_delegation_depth,
                 "created_at": a.created_at,
                 "last_reviewed_at": a.last_reviewed_at,
@@ -64,35 +77,48 @@ def inventory_documents(inventory: Inventory) -> dict[str, list[dict]]:
         for a in inventory.agents
     ]
     servers = [
-        _clean(
-            {
-                "id": s.id,
-                "name": s.name,
-                "owner": s.owner,
-                "transport": s.transport,
-                "url": s.url,
-                "command": s.command,
-                "args": s.args,
-                "package": s.package,
-                "version": s.version,
-                "auth": s.auth,
-                "audience_validated": s.audience_validated,
-                "token_passthrough": s.token_passthrough,
-                "gateway": s.gateway,
-                "source": s.source,
-                "tools": [
-                    _clean(
-                        {
-                            "name": t.name,
-                            "description": t.description,
-                            "sensitivity": t.sensitivity,
-                            "annotations": dict(t.annotations) or None,
-                            "data_classes": t.data_classes,
-                        }
-                    )
-                    for t in s.tools
-                ],
-            }
+        _with_enabled(
+            s,
+            _clean(
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "owner": s.owner,
+                    "transport": s.transport,
+                    "url": s.url,
+                    "command": s.command,
+                    "args": s.args,
+                    "package": s.package,
+                    "version": s.version,
+                    "auth": s.auth,
+                    "audience_validated": s.audience_validated,
+                    "token_passthrough": s.token_passthrough,
+                    "gateway": s.gateway,
+                    "source": s.source,
+                    "client": s.client,
+                    "scope": s.scope,
+                    "bridge": s.bridge,
+                    "auto_approve_all": s.auto_approve_all,
+                    "tools": [
+                        _clean(
+                            {
+                                "name": t.name,
+                                "title": t.title,
+                                "description": t.description,
+                                "sensitivity": t.sensitivity,
+                                "annotations": dict(t.annotations) or None,
+                                "data_classes": t.data_classes,
+                                "input_schema": json.loads(t.input_schema) if t.input_schema else None,
+                                "output_schema": json.loads(t.output_schema) if t.output_schema else None,
+                                "auto_approved": t.auto_approved,
+                                "reviewed_definition_hash": t.reviewed_definition_hash,
+                                "definition_reviewed_at": t.definition_reviewed_at,
+                            }
+                        )
+                        for t in s.tools
+                    ],
+                }
+            ),
         )
         for s in inventory.mcp_servers
     ]

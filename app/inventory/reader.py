@@ -62,8 +62,13 @@ def collect_files(paths: list[str]) -> tuple[list[Path], list[ImportError_]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            # Hidden files and folders (.git, .vscode, .mcp.json) are tooling, never inventory.
             found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INVENTORY_SUFFIXES
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in INVENTORY_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not found:
                 errors.append(

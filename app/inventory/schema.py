@@ -12,7 +12,8 @@ AGENT_STATUSES = ("active", "suspended", "retired")
 AUTONOMY_LEVELS = ("autonomous", "supervised", "assistive")
 IDENTITY_KINDS = ("workload", "service_account", "user_delegated", "api_key", "none")
 TRANSPORTS = ("stdio", "sse", "http")
-SERVER_AUTH_MODES = ("none", "static_token", "oauth2", "mtls", "workload")
+# unknown: a discovered remote server whose client config carries no authentication (it may still do OAuth).
+SERVER_AUTH_MODES = ("none", "static_token", "oauth2", "mtls", "workload", "unknown")
 SENSITIVITIES = ("low", "medium", "high", "critical")
 ANNOTATION_HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
 CREDENTIAL_KINDS = (
@@ -37,7 +38,8 @@ KINDS = ("agents", "mcp_servers", "credentials", "policies", "approvals")
 class FieldSpec:
     """One field of an entry: its type, whether it is required, and its allowed values.
 
-    type is one of: str, bool, int, nonneg_int, date, enum, str_list, object, tool_list, annotations.
+    type is one of: str, bool, int, nonneg_int, date, enum, str_list, object, tool_list, annotations,
+    secret, json_object (any JSON mapping, e.g. a tool's input schema), str_seq (a str_list that may repeat).
     """
 
     name: str
@@ -76,6 +78,8 @@ AGENT_FIELDS = (
     f("credentials", "str_list"),
     f("network_reach", "str_list"),
     f("delegates_to", "str_list"),
+    # MCP servers configured in the agent's client (discovered from its config), whose tools may be unknown.
+    f("mcp_servers", "str_list"),
     f("max_delegation_depth", "nonneg_int"),
     f("created_at", "date"),
     f("last_reviewed_at", "date"),
@@ -84,10 +88,18 @@ AGENT_FIELDS = (
 
 TOOL_FIELDS = (
     f("name", required=True),
+    f("title"),
     f("description"),
     f("sensitivity", "enum", choices=SENSITIVITIES, default="medium"),
     f("annotations", "annotations"),
     f("data_classes", "str_list"),
+    f("input_schema", "json_object"),
+    f("output_schema", "json_object"),
+    # The client runs this tool without asking a human (autoApprove, alwaysAllow).
+    f("auto_approved", "bool", default=False),
+    # The definition hash a person reviewed, and when; a different current hash means the tool changed.
+    f("reviewed_definition_hash"),
+    f("definition_reviewed_at", "date"),
 )
 
 SERVER_FIELDS = (
@@ -97,7 +109,8 @@ SERVER_FIELDS = (
     f("transport", "enum", required=True, choices=TRANSPORTS),
     f("url"),
     f("command"),
-    f("args", "str_list"),
+    # Command-line arguments repeat (-e A -e B), so unlike other lists they may hold a value twice.
+    f("args", "str_seq"),
     f("package"),
     f("version"),
     f("auth", "enum", choices=SERVER_AUTH_MODES),
@@ -105,6 +118,14 @@ SERVER_FIELDS = (
     f("token_passthrough", "bool", default=False),
     f("gateway"),
     f("source"),
+    # Where discovery found it: the MCP client and the configuration scope (user, project, local, ...).
+    f("client"),
+    f("scope"),
+    # A local command that bridges to the remote url (e.g. mcp-remote).
+    f("bridge"),
+    f("enabled", "bool", default=True),
+    # The client runs every tool of this server without asking a human (e.g. Gemini CLI trust: true).
+    f("auto_approve_all", "bool", default=False),
     f("tools", "tool_list"),
 )
 

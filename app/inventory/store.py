@@ -26,6 +26,7 @@ def load_inventory(session: Session) -> Inventory:
     agent_tools = _grouped(session, m.AgentTool, "agent_id", "tool_ref")
     agent_creds = _grouped(session, m.AgentCredential, "agent_id", "credential_id")
     agent_delegates = _grouped(session, m.AgentDelegation, "agent_id", "delegate_id")
+    agent_servers = _grouped(session, m.AgentServer, "agent_id", "server_id")
     agents = tuple(
         Agent(
             id=a.id,
@@ -43,6 +44,7 @@ def load_inventory(session: Session) -> Inventory:
             credentials=agent_creds.get(a.id, ()),
             network_reach=tuple(a.network_reach),
             delegates_to=agent_delegates.get(a.id, ()),
+            mcp_servers=agent_servers.get(a.id, ()),
             max_delegation_depth=a.max_delegation_depth,
             created_at=a.created_at,
             last_reviewed_at=a.last_reviewed_at,
@@ -60,6 +62,12 @@ def load_inventory(session: Session) -> Inventory:
                 sensitivity=t.sensitivity,
                 annotations=tuple(sorted(t.annotations.items())),
                 data_classes=tuple(t.data_classes),
+                title=t.title,
+                input_schema=t.input_schema,
+                output_schema=t.output_schema,
+                auto_approved=t.is_auto_approved,
+                reviewed_definition_hash=t.reviewed_definition_hash,
+                definition_reviewed_at=t.definition_reviewed_at,
             )
         )
     servers = tuple(
@@ -78,6 +86,11 @@ def load_inventory(session: Session) -> Inventory:
             token_passthrough=s.has_token_passthrough,
             gateway=s.gateway,
             source=s.source,
+            client=s.client,
+            scope=s.scope,
+            bridge=s.bridge,
+            enabled=s.is_enabled,
+            auto_approve_all=s.is_auto_approve_all,
             tools=tuple(tools_by_server.get(s.id, ())),
         )
         for s in session.scalars(select(m.McpServer).order_by(m.McpServer.id))
@@ -168,6 +181,9 @@ def _rows(kind: str, records: list) -> dict[type, list[dict]]:
             rows[m.AgentDelegation] += [
                 dict(agent_id=r.id, delegate_id=d, position=i) for i, d in enumerate(r.delegates_to)
             ]
+            rows[m.AgentServer] += [
+                dict(agent_id=r.id, server_id=sid, position=i) for i, sid in enumerate(r.mcp_servers)
+            ]
         elif kind == "mcp_servers":
             rows[m.McpServer].append(
                 dict(
@@ -185,6 +201,11 @@ def _rows(kind: str, records: list) -> dict[type, list[dict]]:
                     has_token_passthrough=r.token_passthrough,
                     gateway=r.gateway,
                     source=r.source,
+                    client=r.client,
+                    scope=r.scope,
+                    bridge=r.bridge,
+                    is_enabled=r.enabled,
+                    is_auto_approve_all=r.auto_approve_all,
                 )
             )
             rows[m.Tool] += [
@@ -197,6 +218,12 @@ def _rows(kind: str, records: list) -> dict[type, list[dict]]:
                     sensitivity=t.sensitivity,
                     annotations=dict(t.annotations),
                     data_classes=list(t.data_classes),
+                    title=t.title,
+                    input_schema=t.input_schema,
+                    output_schema=t.output_schema,
+                    is_auto_approved=t.auto_approved,
+                    reviewed_definition_hash=t.reviewed_definition_hash,
+                    definition_reviewed_at=t.definition_reviewed_at,
                 )
                 for i, t in enumerate(r.tools)
             ]
@@ -260,6 +287,7 @@ _DELETE_ORDER = {
         (m.AgentTool, "agent_id"),
         (m.AgentCredential, "agent_id"),
         (m.AgentDelegation, "agent_id"),
+        (m.AgentServer, "agent_id"),
         (m.Agent, "id"),
     ],
     "mcp_servers": [(m.Tool, "server_id"), (m.McpServer, "id")],
@@ -272,6 +300,7 @@ _INSERT_ORDER = [
     m.AgentTool,
     m.AgentCredential,
     m.AgentDelegation,
+    m.AgentServer,
     m.McpServer,
     m.Tool,
     m.Credential,

@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, time
 
 from app.inventory.reader import Document, ImportError_, Path_
 from app.inventory.schema import FIELDS_BY_KIND, KINDS, TOOL_FIELDS, FieldSpec
-from app.snapshot import Agent, Approval, Credential, McpServer, Policy, Tool
+from app.snapshot import Agent, Approval, Credential, McpServer, Policy, Tool, canonical_json
 
 MAX_INT = 2_147_483_647
 MAX_TEXT = 10_000
+MAX_JSON = 200_000
 ID_PATTERN = re.compile(r"^[^\s\x00-\x1f]{1,200}$")
 
 
@@ -47,6 +48,11 @@ class ParsedEntries:
     present: set[str] = field(default_factory=set)
     # Ids of entries that failed validation: references to them are not reported a second time.
     invalid: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
+
+
+def slug(text: str) -> str:
+    """An id made from a name: lower case, runs of other characters as single hyphens."""
+    return re.sub(r"[^a-z0-9_]+", "-", text.lower()).strip("-")[:120] or "unnamed"
 
 
 def fingerprint(secret: str) -> str:
@@ -164,8 +170,8 @@ class _EntryValidator:
             return value
         if kind == "date":
             return self.date(value, path, where)
-        if kind == "str_list":
-            return self.str_list(value, path, where)
+        if kind in ("str_list", "str_seq"):
+            return self.str_list(value, path, where, unique=kind == "str_list")
         if kind == "object":
             if not isinstance(value, dict):
                 self.error(
@@ -178,6 +184,8 @@ class _EntryValidator:
             return self.fields(value, spec.fields, path, where)
         if kind == "annotations":
             return self.annotations(value, path, where)
+        if kind == "json_object":
+            return self.json_object(value, path, where)
         if kind == "tool_list":
             return self.tools(value, path, where)
         raise AssertionError(f"unknown field type {kind}")
@@ -201,20 +209,20 @@ class _EntryValidator:
         )
         return None
 
-    def str_list(self, value, path: Path_, where: str) -> tuple[str, ...] | None:
+    def str_list(self, value, path: Path_, where: str, *, unique: bool = True) -> tuple[str, ...] | None:
         if not isinstance(value, list):
             self.error(path, where, f"{show(value)} is {type_name(value)}; expected a list of strings")
             return None
         items, seen = [], set()
         for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
+            if not isinstance(item, str) or (unique and not item.strip()):
                 self.error(
                     (*path, i),
                     f"{where}[{i}]",
-                    f"{show(item)} is {type_name(item)}; expected a non-empty string",
+                    f"{show(item)} is {type_name(item)}; expected a {'non-empty ' if unique else ''}string",
                 )
                 continue
-            if item in seen:
+            if unique and item in seen:
                 self.error((*path, i), f"{where}[{i}]", f"{show(item)} is listed twice")
                 continue
             seen.add(item)
@@ -255,6 +263,30 @@ class _EntryValidator:
                     "destructiveHint, idempotentHint, openWorldHint, title",
                 )
         return tuple(sorted(hints))
+
+    def json_object(self, value, path: Path_, where: str) -> str | None:
+        """A JSON mapping (such as a JSON Schema), as canonical JSON text of bounded size."""
+        if not isinstance(value, dict):
+            self.error(
+                path, where, f"{show(value)} is {type_name(value)}; expected a mapping (a JSON object)"
+            )
+            return None
+        try:
+            text = canonical_json(value)
+        except (TypeError, ValueError, RecursionError):
+            self.error(
+                path, where, "expected plain JSON values (strings, numbers, booleans, lists, mappings)"
+            )
+            return None
+        if len(text) > MAX_JSON:
+            self.error(
+                path, where, f"the object is {len(text):,} characters as JSON; expected at most {MAX_JSON:,}"
+            )
+            return None
+        if "\x00" in text or "\\u0000" in text:
+            self.error(path, where, "the object contains a NUL character")
+            return None
+        return text
 
     def tools(self, value, path: Path_, where: str) -> tuple[dict, ...] | None:
         if not isinstance(value, list):
@@ -376,7 +408,7 @@ def _check_server_shape(validator, cleaned, path, location) -> None:
                 path,
                 f"{location}.auth",
                 f"missing; required for transport {transport} "
-                "(one of none, static_token, oauth2, mtls, workload)",
+                "(one of none, static_token, oauth2, mtls, workload, unknown)",
             )
     elif transport == "stdio" and not cleaned.get("command"):
         validator.error(path, f"{location}.command", "missing; required for transport stdio")
@@ -402,6 +434,7 @@ def build_record(kind: str, c: dict):
             credentials=c["credentials"] or (),
             network_reach=c["network_reach"] or (),
             delegates_to=c["delegates_to"] or (),
+            mcp_servers=c["mcp_servers"] or (),
             max_delegation_depth=c["max_delegation_depth"],
             created_at=c["created_at"],
             last_reviewed_at=c["last_reviewed_at"],
@@ -416,6 +449,12 @@ def build_record(kind: str, c: dict):
                 sensitivity=t["sensitivity"],
                 annotations=t["annotations"] or (),
                 data_classes=t["data_classes"] or (),
+                title=t["title"],
+                input_schema=t["input_schema"],
+                output_schema=t["output_schema"],
+                auto_approved=t["auto_approved"],
+                reviewed_definition_hash=t["reviewed_definition_hash"],
+                definition_reviewed_at=t["definition_reviewed_at"],
             )
             for t in c["tools"] or ()
         )
@@ -434,6 +473,11 @@ def build_record(kind: str, c: dict):
             token_passthrough=c["token_passthrough"],
             gateway=c["gateway"],
             source=c["source"],
+            client=c["client"],
+            scope=c["scope"],
+            bridge=c["bridge"],
+            enabled=c["enabled"],
+            auto_approve_all=c["auto_approve_all"],
             tools=tools,
         )
     if kind == "credentials":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -52,7 +52,12 @@ class McpServer(SQLModel, table=True):
     is_audience_validated: bool = False
     has_token_passthrough: bool = False
     gateway: str | None = None
-    source: str | None = None
+    source: str | None = Field(default=None, index=True)
+    client: str | None = None
+    scope: str | None = None
+    bridge: str | None = None
+    is_enabled: bool = True
+    is_auto_approve_all: bool = False
 
 
 class Tool(SQLModel, table=True):
@@ -66,6 +71,13 @@ class Tool(SQLModel, table=True):
     sensitivity: str = "medium"
     annotations: dict[str, bool] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     data_classes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    title: str | None = None
+    # Canonical JSON text, so that the definition hash is computed from exactly what was imported.
+    input_schema: str | None = Field(default=None, sa_column=Column(Text))
+    output_schema: str | None = Field(default=None, sa_column=Column(Text))
+    is_auto_approved: bool = False
+    reviewed_definition_hash: str | None = None
+    definition_reviewed_at: datetime | None = None
 
 
 class Credential(SQLModel, table=True):
@@ -146,6 +158,16 @@ class AgentDelegation(SQLModel, table=True):
 
     agent_id: str = Field(primary_key=True, foreign_key="agent.id")
     delegate_id: str = Field(primary_key=True, index=True)
+    position: int = 0
+
+
+class AgentServer(SQLModel, table=True):
+    """An agent's client has an MCP server configured."""
+
+    __tablename__ = "agent_server"
+
+    agent_id: str = Field(primary_key=True, foreign_key="agent.id")
+    server_id: str = Field(primary_key=True, index=True)
     position: int = 0
 
 
