@@ -18,7 +18,7 @@ from app.checks import DOMAIN_OF, DOMAINS, load_checks
 
 SEVERITIES = ("critical", "high", "medium", "low")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-SUBJECT_KINDS = ("agent", "credential", "access", "policy", "mcp_server", "approval")
+SUBJECT_KINDS = ("agent", "credential", "access", "policy", "mcp_server", "tool", "approval")
 CHECK_FIELDS = ("title", "severity", "subject", "rationale", "remediation")
 FRAMEWORK_FIELDS = ("id", "name", "version", "publisher", "official_ids", "levels")
 FRAMEWORK_OPTIONAL = ("source_url", "retrieved", "license", "id_note", "description")

@@ -24,6 +24,7 @@ class Settings:
     controls_path: str = ""
     credential_max_ttl_seconds: int = 3600
     task_credential_max_ttl_seconds: int = 900
+    monitoring_window_days: int = 30
     evaluation_interval_minutes: int = 15
     evaluation_debounce_seconds: int = 2
     secret_key: str = ""
@@ -34,6 +35,7 @@ class Settings:
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "steward@localhost"
+    evidence_signing_key: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

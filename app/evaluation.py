@@ -16,6 +16,7 @@ from sqlmodel import Session
 from app.audit import record_change
 from app.catalog import SEVERITY_RANK, Catalog
 from app.checks import REGISTRY, Outcome, load_checks
+from app.inventory.audit_log import load_events
 from app.inventory.store import load_inventory
 from app.models.assessment import (
     ACTIVE_STATUSES,
@@ -50,6 +51,7 @@ def snapshot_settings(settings) -> dict:
     return {
         "credential_max_ttl_seconds": settings.credential_max_ttl_seconds,
         "task_credential_max_ttl_seconds": settings.task_credential_max_ttl_seconds,
+        "monitoring_window_days": settings.monitoring_window_days,
     }
 
 
@@ -123,7 +125,9 @@ def run_evaluation(
     """Evaluate the stored inventory, reconcile findings by stable key and record the run."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    snapshot = Snapshot(load_inventory(session), now=now, settings=snapshot_settings(settings))
+    snapshot = Snapshot(
+        load_inventory(session), now=now, settings=snapshot_settings(settings), events=load_events(session)
+    )
     results = run_checks(snapshot, catalog)
     run = EvaluationRun(started_at=now, trigger=trigger, actor=actor, catalog_hash=catalog.hash)
     session.add(run)
@@ -294,9 +298,9 @@ def plan_findings(
 ) -> tuple[list[tuple[Key, Outcome]], list[Key]]:
     """The findings a change of inventory would open and resolve, without writing anything."""
     now = now or datetime.now(UTC)
-    thresholds = snapshot_settings(settings)
-    before_failing = run_checks(Snapshot(before, now=now, settings=thresholds), catalog).failing
-    after_failing = run_checks(Snapshot(after, now=now, settings=thresholds), catalog).failing
+    context = {"now": now, "settings": snapshot_settings(settings), "events": load_events(session)}
+    before_failing = run_checks(Snapshot(before, **context), catalog).failing
+    after_failing = run_checks(Snapshot(after, **context), catalog).failing
     would_open = sorted(
         ((k, o) for k, o in after_failing.items() if k not in before_failing),
         key=lambda item: (SEVERITY_RANK[catalog.checks[item[0][0]].severity], item[0]),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from app.snapshot import Snapshot
 
-DOMAINS = ("identity", "credentials", "access", "servers", "delegation", "approvals")
+DOMAINS = ("identity", "credentials", "access", "servers", "delegation", "approvals", "runtime")
 
 
 @dataclass(frozen=True)

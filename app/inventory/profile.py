@@ -7,12 +7,15 @@ from datetime import datetime
 from html import escape
 
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.inventory.store import load_inventory
 from app.models.assessment import ACTIVE_STATUSES, Finding
-from app.snapshot import Access, Agent, Approval, Credential, Snapshot
+from app.models.runtime import AuditEvent
+from app.snapshot import Access, Agent, Approval, Credential, McpServer, Snapshot
+
+RECENT_CALLS = 50
 
 
 @dataclass
@@ -27,6 +30,9 @@ class AgentProfile:
     approvals: list[Approval]
     findings: list[Finding]
     graph: Markup
+    calls: list[AuditEvent]
+    call_count: int
+    servers: list[McpServer]
 
 
 def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentProfile | None:
@@ -56,6 +62,15 @@ def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentPro
         ).scalars()
     )
     delegates = snapshot.delegates_within(agent)
+    calls = list(
+        session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.agent == agent.id)
+            .order_by(AuditEvent.at.desc(), AuditEvent.event_id.desc())
+            .limit(RECENT_CALLS)
+        ).scalars()
+    )
+    call_count = session.execute(select(func.count()).where(AuditEvent.agent == agent.id)).scalar_one()
     return AgentProfile(
         agent=agent,
         credentials=credentials,
@@ -65,6 +80,9 @@ def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentPro
         approvals=[a for a in snapshot.approvals if a.agent == agent.id],
         findings=findings,
         graph=delegation_svg(agent, snapshot, delegated_by),
+        calls=calls,
+        call_count=call_count,
+        servers=[snapshot.servers_by_id[s] for s in agent.mcp_servers if s in snapshot.servers_by_id],
     )
 
 
@@ -155,6 +173,11 @@ def subject_record(session: Session, kind: str, subject_id: str) -> dict | None:
         "mcp_server": "mcp_servers",
         "approval": "approvals",
     }
+    if kind == "tool":
+        server_id, _, tool_name = subject_id.partition(".")
+        server = next((s for s in documents["mcp_servers"] if s["id"] == server_id), None)
+        tool = next((t for t in (server or {}).get("tools", []) if t["name"] == tool_name), None)
+        return {"server": server_id, **tool} if tool else None
     if kind == "access":
         agent_id, _, tool_ref = subject_id.partition("::")
         server_id, _, tool_name = tool_ref.partition(".")

@@ -478,7 +478,7 @@ class ScopeIndex:
             if a.id in self.agents
             for ref in a.tools
             if ref in tools
-        }
+        } | {sid for a in snapshot.agents if a.id in self.agents for sid in a.mcp_servers}
         self.policies = {
             p.id for p in snapshot.policies if "*" in p.subjects or set(p.subjects) & self.agents
         }
@@ -487,6 +487,7 @@ class ScopeIndex:
             "agent": (set(snapshot.agents_by_id), self.agents),
             "credential": (set(snapshot.credentials_by_id), self.credentials),
             "mcp_server": (set(snapshot.servers_by_id), self.servers),
+            "tool": (set(tools), {ref for ref, t in tools.items() if t.server_id in self.servers}),
             "policy": ({p.id for p in snapshot.policies}, self.policies),
             "approval": ({a.id for a in snapshot.approvals}, self.approvals),
         }

@@ -62,10 +62,11 @@ def credential(id: str = "c", **kw) -> Credential:
     return replace(base, **kw)
 
 
-def snapshot(agents=(), servers=(SERVER,), credentials=(), policies=(), approvals=()) -> Snapshot:
+def snapshot(agents=(), servers=(SERVER,), credentials=(), policies=(), approvals=(), events=()) -> Snapshot:
     return Snapshot(
         Inventory(tuple(agents), tuple(servers), tuple(credentials), tuple(policies), tuple(approvals)),
         now=NOW,
+        events=tuple(events),
     )
 
 
