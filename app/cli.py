@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from app.assessment import DecisionError, FindingFilter, accept_risk, attest_requirement, list_findings
 from app.catalog import SEVERITIES, Catalog, CatalogError, get_catalog, load_catalog
-from app.config import PROJECT_ROOT
 from app.db import get_engine, make_engine, session_scope, upgrade_database
 from app.evaluation import EvaluationSummary, plan_findings, run_evaluation
 from app.inventory import ImportResult, import_inventory
@@ -26,10 +25,10 @@ from app.inventory.export import export_inventory
 from app.inventory.schema import KINDS
 from app.inventory.store import load_inventory
 from app.models.assessment import EvaluationRun
+from app.reporting.oscal_cli import oscal_command
+from app.reporting.pack_cli import evidence_pack_command, verify_pack_command
 from app.security import AccountError, create_api_token, create_user, set_demo_admin
 from app.snapshot import Inventory
-
-SEED_DIR = PROJECT_ROOT / "seed"
 
 db_group = AppGroup("db", help="Manage the database schema.")
 
@@ -68,10 +67,7 @@ def _print_result(result: ImportResult) -> None:
         return
     head = "Dry run, nothing written." if result.is_dry_run else f"Import #{result.record_id} applied."
     click.echo(f"{head} {len(result.files)} file{'s' if len(result.files) != 1 else ''} read.")
-    click.echo(f"  {'kind':<13}{'created':>9}{'updated':>9}{'removed':>9}{'unchanged':>11}")
-    for kind in KINDS:
-        c = result.changes[kind].counts()
-        click.echo(f"  {kind:<13}{c['created']:>9}{c['updated']:>9}{c['removed']:>9}{c['unchanged']:>11}")
+    _print_changes(result.changes)
     if result.is_dry_run:
         for kind in KINDS:
             changes = result.changes[kind]
@@ -82,6 +78,13 @@ def _print_result(result: ImportResult) -> None:
             ):
                 if ids:
                     click.echo(f"  would {verb} {kind}: {', '.join(ids)}")
+
+
+def _print_changes(changes) -> None:
+    click.echo(f"  {'kind':<13}{'created':>9}{'updated':>9}{'removed':>9}{'unchanged':>11}")
+    for kind in KINDS:
+        c = changes[kind].counts()
+        click.echo(f"  {kind:<13}{c['created']:>9}{c['updated']:>9}{c['removed']:>9}{c['unchanged']:>11}")
 
 
 def _catalog() -> Catalog:
@@ -141,14 +144,7 @@ def run_import(paths: list[str], *, prune: bool, dry_run: bool) -> ImportResult:
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change, without writing.")
 def import_command(paths: tuple[str, ...], prune: bool, dry_run: bool) -> None:
     _catalog()  # an import triggers an evaluation: refuse before writing if the catalog cannot load
-    result = run_import(list(paths), prune=prune, dry_run=dry_run)
-    _print_result(result)
-    if result.errors:
-        sys.exit(2)
-    if dry_run:
-        _print_plan(result)
-    elif result.has_changes:
-        _print_evaluation(evaluate_now("import"))
+    _import_outcome(run_import(list(paths), prune=prune, dry_run=dry_run), dry_run=dry_run)
 
 
 def _print_plan(result: ImportResult) -> None:
@@ -213,13 +209,35 @@ def export_inventory_command(directory: str) -> None:
 @click.option("--no-serve", is_flag=True, help="Import and evaluate only; do not start the web server.")
 @with_appcontext
 def demo_command(host: str, port: int, no_serve: bool) -> None:
+    from app.demo import import_demo_organisation
+
     _catalog()
-    result = run_import([str(SEED_DIR)], prune=True, dry_run=False)
-    _print_result(result)
-    if result.errors:
+    with session_scope(get_engine(current_app)) as session:
+        demo = import_demo_organisation(session, actor=_actor(), settings=_settings())
+        if not demo.ok:
+            session.rollback()
+    if not demo.inventory.ok:
+        _print_result(demo.inventory)
         sys.exit(2)
+    click.echo(
+        f"Demo organisation loaded from {len(demo.inventory.files)} inventory files and its people's clients."
+    )
+    _print_changes(demo.net_changes())
+    for agent_id, found in demo.discoveries.items():
+        servers = len(found.servers)
+        secrets_found = sum(len(s.secrets) for s in found.servers)
+        click.echo(
+            f"Discovered {servers} MCP servers ({secrets_found} plaintext secrets) in {agent_id}'s client."
+        )
+        if not found.result.ok:
+            _print_result(found.result)
+    if not demo.ok:
+        sys.exit(2)
+    _print_audit_import(demo.audit)
+    with session_scope(get_engine(current_app)) as session:
+        after = load_inventory(session)
     click.echo("\nInventory")
-    click.echo(format_summary(result.after))
+    click.echo(format_summary(after))
     click.echo("")
     _print_evaluation(evaluate_now("demo"))
     _print_status()
@@ -809,6 +827,174 @@ def schedule_delete(schedule_id: int) -> None:
     click.echo(f"Schedule #{schedule_id} deleted; its reports stay in the archive.")
 
 
+def _import_outcome(result: ImportResult, *, dry_run: bool) -> None:
+    """Print an import's result; evaluate after a change, exit 2 after errors."""
+    _print_result(result)
+    if result.errors:
+        sys.exit(2)
+    if dry_run:
+        _print_plan(result)
+    elif result.has_changes:
+        _print_evaluation(evaluate_now("import"))
+
+
+@click.command(
+    "discover", help="Inventory the MCP servers configured in MCP client config files or directories."
+)
+@with_appcontext
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--agent", "agent_id", help="The agent (a client on a person's machine) these configs belong to."
+)
+@click.option("--owner", help="Owner of the agent, when discovery creates it.")
+@click.option(
+    "--environment",
+    type=click.Choice(["production", "staging", "development"]),
+    default="development",
+    show_default=True,
+    help="Environment of the agent, when discovery creates it.",
+)
+@click.option("--prune", is_flag=True, help="Remove servers these files used to configure but no longer do.")
+@click.option("--dry-run", is_flag=True, help="Show what would be inventoried, without writing.")
+def discover_command(paths, agent_id, owner, environment, prune, dry_run) -> None:
+    from app.inventory.discovery import AgentSpec, discover
+
+    _catalog()
+    agent = AgentSpec(agent_id, owner=owner, environment=environment) if agent_id else None
+    with session_scope(get_engine(current_app)) as session:
+        outcome = discover(
+            session,
+            paths=list(paths),
+            actor=_actor(),
+            agent=agent,
+            prune=prune,
+            dry_run=dry_run,
+            max_bytes=_settings().max_import_bytes,
+        )
+    for scan in outcome.scans:
+        if scan.problem:
+            click.echo(f"{scan.file}: {scan.problem}")
+            continue
+        secrets_found = sum(len(s.secrets) for s in scan.servers)
+        click.echo(
+            f"{scan.file}: {scan.client or 'MCP client'} config, {len(scan.servers)} "
+            f"server{'s' if len(scan.servers) != 1 else ''}"
+            + (
+                f", {secrets_found} literal secret{'s' if secrets_found != 1 else ''}"
+                if secrets_found
+                else ""
+            )
+        )
+        for server in scan.servers:
+            where = server.url or " ".join([server.command or "", *server.args]).strip()
+            flags = [
+                f"{len(server.secrets)} plaintext secret(s): {', '.join(x.location for x in server.secrets)}"
+            ]
+            flags = flags if server.secrets else []
+            if server.package and not server.is_pinned:
+                flags.append(f"unpinned {server.package}@{server.version or '(no version)'}")
+            if server.auto_approved_tools:
+                flags.append(f"auto-approves {', '.join(server.auto_approved_tools)}")
+            if not server.is_enabled:
+                flags.append("disabled")
+            click.echo(f"  - {server.name} [{server.transport}] {where}" + "".join(f"; {f}" for f in flags))
+    if not outcome.servers:
+        click.echo("No MCP servers found.")
+    _import_outcome(outcome.result, dry_run=dry_run)
+
+
+@click.command(
+    "import-tools", help="Import tool definitions (tools/list results) or registry server.json files."
+)
+@with_appcontext
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--server", "server_id", help="The inventoried MCP server the tools belong to.")
+@click.option("--prune", is_flag=True, help="Remove the server's tools that the files no longer list.")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would change, without writing.")
+def import_tools_command(paths, server_id, prune, dry_run) -> None:
+    from app.inventory.tool_definitions import import_definitions
+
+    _catalog()
+    with session_scope(get_engine(current_app)) as session:
+        result = import_definitions(
+            session,
+            paths=list(paths),
+            actor=_actor(),
+            server_id=server_id,
+            prune=prune,
+            dry_run=dry_run,
+            max_bytes=_settings().max_import_bytes,
+        )
+    _import_outcome(result, dry_run=dry_run)
+
+
+@click.command("review-tools", help="Record that you reviewed the current definitions of a server's tools.")
+@with_appcontext
+@click.argument("server_id")
+@click.argument("tools", nargs=-1)
+def review_tools_command(server_id: str, tools: tuple[str, ...]) -> None:
+    from app.inventory.tool_definitions import review_tools
+
+    _catalog()
+    with session_scope(get_engine(current_app)) as session:
+        result = review_tools(
+            session, server_id=server_id, tool_names=list(tools), actor=_actor(), now=datetime.now(UTC)
+        )
+    if result.ok:
+        reviewed = result.changes.get("mcp_servers")
+        click.echo(f"Reviewed the tool definitions of {server_id}." if reviewed else "Nothing to review.")
+    _import_outcome(result, dry_run=False)
+
+
+@click.command("import-audit", help="Import a gateway audit log (JSON Lines) as runtime evidence.")
+@with_appcontext
+@click.argument("path", type=click.Path())
+@click.option(
+    "--format",
+    "source_format",
+    type=click.Choice(["auto", "steward", "contextforge", "agt", "xetrack"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--agent", help="The agent whose calls the log records, for formats that do not name it (xetrack)."
+)
+@click.option("--dry-run", is_flag=True, help="Read and count, without writing.")
+def import_audit_command(path: str, source_format: str, agent: str | None, dry_run: bool) -> None:
+    from app.inventory.audit_log import import_audit_log
+
+    _catalog()
+    with session_scope(get_engine(current_app)) as session:
+        result = import_audit_log(
+            session, path=path, actor=_actor(), source_format=source_format, agent=agent, dry_run=dry_run
+        )
+    _print_audit_import(result)
+    if result.file_error:
+        sys.exit(2)
+    if result.imported and not dry_run:
+        _print_evaluation(evaluate_now("audit-import"))
+
+
+def _print_audit_import(result) -> None:
+    if result.file_error:
+        click.echo(f"steward import-audit: {result.file}: {result.file_error}; nothing imported.", err=True)
+        return
+    for error in result.errors:
+        click.echo(f"  {result.file}:{error.line}: {error.message} (line skipped)", err=True)
+    if result.bad > len(result.errors):
+        click.echo(f"  ... and {result.bad - len(result.errors)} more bad lines", err=True)
+    head = "Dry run, nothing written." if result.is_dry_run else f"Audit import #{result.record_id} applied."
+    span = (
+        f" from {result.first_at:%Y-%m-%d %H:%M} to {result.last_at:%Y-%m-%d %H:%M} UTC"
+        if result.first_at
+        else ""
+    )
+    click.echo(
+        f"{head} {result.lines_read} lines read: {result.imported} new events, "
+        f"{result.duplicates} already known, {result.bad} bad lines skipped{span}."
+    )
+
+
 COMMANDS = (
     db_group,
     token_group,
@@ -817,6 +1003,10 @@ COMMANDS = (
     scheduler_command,
     catalog_group,
     import_command,
+    discover_command,
+    import_tools_command,
+    review_tools_command,
+    import_audit_command,
     inventory_command,
     export_inventory_command,
     demo_command,
@@ -828,6 +1018,9 @@ COMMANDS = (
     report_command,
     reports_command,
     schedule_group,
+    evidence_pack_command,
+    verify_pack_command,
+    oscal_command,
 )
 
 

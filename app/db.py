@@ -94,6 +94,14 @@ def get_engine(app) -> Engine:
     return engine
 
 
+def dispose_engine(app) -> None:
+    """Close the app's engine and every pooled connection it holds, if the app made one."""
+    engine = app.extensions.get("steward.engine")
+    if engine is not None:
+        engine.dispose()
+        app.extensions["steward.engine"] = None
+
+
 def get_db() -> Session:
     """The request's session, opened on first use and closed when the request ends."""
     from flask import current_app, g

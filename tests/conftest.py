@@ -12,9 +12,11 @@ from sqlalchemy import MetaData, select
 
 from app import create_app
 from app.config import Settings
-from app.db import make_engine, session_scope, upgrade_database
+from app.db import dispose_engine, make_engine, session_scope, upgrade_database
 
 TEST_DATABASE_URL = os.environ.get("STEWARD_TEST_DATABASE_URL", "")
+# Real files from public repositories, kept beside the project (never copied into it).
+SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 PASSWORD = "correct horse battery staple"
 
 
@@ -56,7 +58,9 @@ def _reset_postgres(engine) -> None:
 
 @pytest.fixture
 def app(settings):
-    return create_app(settings)
+    app = create_app(settings)
+    yield app
+    dispose_engine(app)
 
 
 @pytest.fixture

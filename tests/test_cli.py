@@ -13,13 +13,18 @@ from app.db import is_at_head
 def test_demo_imports_the_seed_evaluates_and_makes_an_admin(runner, app):
     result = runner.invoke(args=["demo", "--no-serve"])
     assert result.exit_code == 0, result.output
-    assert "Import #1 applied." in result.stdout
+    assert "Demo organisation loaded from 5 inventory files" in result.stdout
+    assert "agents              25" in result.stdout
+    assert "Discovered 3 MCP servers (1 plaintext secrets) in claude-code-alice's client." in result.stdout
+    assert "933 new events" in result.stdout
     assert "by environment: development" in result.stdout
     assert "Evaluation #1:" in result.stdout and "(owasp-asi-2026)" in result.stdout
     again = runner.invoke(args=["demo", "--no-serve"])
     assert again.exit_code == 0
     rows = [line.split() for line in again.stdout.splitlines()[2:7]]
+    assert [row[0] for row in rows] == ["agents", "mcp_servers", "credentials", "policies", "approvals"]
     assert all(row[1:4] == ["0", "0", "0"] for row in rows)
+    assert "0 new events, 933 already known" in again.stdout
     from app.db import get_engine, session_scope
     from app.security import authenticate
 

@@ -11,7 +11,6 @@ from sqlmodel import select
 from app.assessment import DecisionError, accept_risk, attest_requirement
 from app.catalog import get_catalog
 from app.checks import REGISTRY
-from app.config import PROJECT_ROOT
 from app.evaluation import run_evaluation
 from app.models.assessment import EvaluationRun, Finding, FindingEvent, RiskAcceptance
 from tests.conftest import minimal_inventory, write_yaml
@@ -50,7 +49,12 @@ def findings_by_key(session) -> dict[tuple[str, str], Finding]:
 
 @pytest.fixture
 def seeded(app):
-    load(app, PROJECT_ROOT / "seed")
+    """The whole demo organisation: inventory, its people's client configs and the audit log."""
+    from app.db import get_engine, session_scope
+    from app.demo import import_demo_organisation
+
+    with session_scope(get_engine(app)) as db:
+        assert import_demo_organisation(db, actor="test", settings=app.config["STEWARD"]).ok
 
 
 def test_seed_gives_findings_in_every_domain_and_each_check_fails_and_passes_somewhere(app, session, seeded):
@@ -59,10 +63,41 @@ def test_seed_gives_findings_in_every_domain_and_each_check_fails_and_passes_som
     assert run.check_errors == {}
     catalog = get_catalog(app)
     domains = Counter(catalog.checks[f.check_id].domain for f in session.execute(select(Finding)).scalars())
-    assert set(domains) == {"identity", "credentials", "access", "servers", "delegation", "approvals"}
+    assert set(domains) == {
+        "identity",
+        "credentials",
+        "access",
+        "servers",
+        "delegation",
+        "approvals",
+        "runtime",
+    }
     for check_id, stats in run.check_stats.items():
         assert stats["failed"] >= 1, f"{check_id} finds nothing in the seed"
         assert stats["passed"] >= 1, f"{check_id} passes nowhere in the seed"
+
+
+def test_seed_audit_log_gives_exactly_the_runtime_findings_it_was_built_to_contain(app, session, seeded):
+    evaluate(app, session)
+    runtime = {check for check, meta in get_catalog(app).checks.items() if meta.domain == "runtime"}
+    found = {
+        (f.check_id, f.subject_id)
+        for f in session.execute(select(Finding)).scalars()
+        if f.check_id in runtime
+    }
+    assert found == {
+        ("sensitive_calls_have_approval", "release-bot-staging::deploy.rollout"),  # viol-no-approval
+        ("sensitive_calls_have_approval", "release-bot::deploy.rollout"),  # viol-expired-approval
+        ("sensitive_calls_have_approval", "data-pipeline-ingest::postgres.execute"),  # viol-chain-depth
+        ("calls_within_chain_depth_limit", "data-pipeline-ingest::postgres.execute"),  # viol-chain-depth
+        ("calls_use_unexpired_credentials", "legacy-etl::postgres.query"),  # viol-expired-credential
+        ("calls_come_from_inventoried_agents", "shadow-gpt-helper"),  # viol-shadow-1, viol-shadow-2
+        ("calls_stay_within_declared_tools", "support-bot"),  # viol-undeclared-tool
+        ("production_agent_is_monitored", "hr-onboarding-bot"),  # silent all week
+    }
+    details = {f.check_id + f.subject_id: f.detail for f in session.execute(select(Finding)).scalars()}
+    assert "viol-expired-approval" in details["sensitive_calls_have_approvalrelease-bot::deploy.rollout"]
+    assert "appr-1048 expired" in details["sensitive_calls_have_approvalrelease-bot::deploy.rollout"]
 
 
 def test_every_requirement_status_is_explained_by_its_checks(app, session, seeded):

@@ -25,6 +25,7 @@ ROUTINE = [
     ("data-pipeline-transform", "vectorstore.upsert_documents", "Refresh knowledge embeddings", 2, 2),
     ("research-planner", "webfetch.fetch", "Research question RQ-88", 5, 1),
     ("research-worker-web", "webfetch.fetch", "Research question RQ-88", 6, 2),
+    ("research-worker-code", "github.search_code", "Research question RQ-88", 3, 2),
     ("code-review-bot", "github.get_file", "Review a pull request", 10, 1),
     ("code-review-bot", "github.search_code", "Review a pull request", 5, 1),
 ]
