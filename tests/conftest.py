@@ -177,11 +177,13 @@ def inventory_file(tmp_path) -> Path:
 @pytest.fixture
 def seeded_app(app, runner):
     """The app with the demo organisation imported and evaluated, and a user of each role."""
-    from app.config import PROJECT_ROOT
     from app.db import get_engine
+    from app.demo import import_demo_organisation
     from app.security import create_user
 
-    result = runner.invoke(args=["import", str(PROJECT_ROOT / "seed")])
+    with session_scope(get_engine(app)) as session:
+        assert import_demo_organisation(session, actor="test", settings=app.config["STEWARD"]).ok
+    result = runner.invoke(args=["evaluate"])
     assert result.exit_code == 0, result.output
     with session_scope(get_engine(app)) as session:
         for role in ("viewer", "analyst", "admin"):
