@@ -5,10 +5,12 @@ Errors are JSON with a message and, where one field is at fault, its path; never
 
 from __future__ import annotations
 
+import json
+import tempfile
 from datetime import UTC, datetime
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_file
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -18,13 +20,24 @@ from app.catalog import SEVERITIES, get_catalog
 from app.db import get_db
 from app.evaluation import run_evaluation
 from app.inventory import import_documents
+from app.inventory.audit_log import import_audit_log
 from app.inventory.export import inventory_documents
 from app.inventory.reader import Document
 from app.inventory.store import load_inventory
 from app.jobs import request_evaluation
 from app.models.assessment import EvaluationRun, Finding, FindingEvent
+from app.models.reporting import Report
 from app.models.users import ROLE_RANK, Role
 from app.posture import latest_run
+from app.reporting.archive import (
+    MEDIA_TYPES,
+    download_name,
+    generate_report,
+    list_reports,
+    report_path,
+    verify_report,
+)
+from app.reporting.context import ReportError, Scope
 from app.security import authenticate_token, csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -464,3 +477,129 @@ def evaluate():
     )
     db.commit()
     return jsonify(run_json(summary.run, with_statuses=True)), 201
+
+
+def report_json(r: Report) -> dict:
+    return {
+        "id": r.id,
+        "created_at": _iso(r.created_at),
+        "format": r.format,
+        "scope": r.scope,
+        "run_id": r.run_id,
+        "catalog_hash": r.catalog_hash,
+        "file_name": r.file_name,
+        "sha256": r.sha256,
+        "size_bytes": r.size_bytes,
+        "made_by": r.made_by,
+        "schedule_id": r.schedule_id,
+    }
+
+
+@bp.get("/reports")
+def reports():
+    return jsonify({"items": [report_json(r) for r in list_reports(get_db(), limit=200)]})
+
+
+def _report(report_id: int) -> Report:
+    _check_id(report_id, "report")
+    record = get_db().get(Report, report_id)
+    if record is None:
+        raise ApiError(404, f"no report {report_id}")
+    return record
+
+
+@bp.get("/reports/<int:report_id>")
+def report(report_id: int):
+    return jsonify(report_json(_report(report_id)))
+
+
+@bp.get("/reports/<int:report_id>/file")
+def report_file(report_id: int):
+    record = _report(report_id)
+    settings = current_app.config["STEWARD"]
+    if not verify_report(settings, record):
+        raise ApiError(409, f"report {report_id}'s file is missing or no longer matches its SHA-256")
+    return send_file(
+        report_path(settings, record),
+        mimetype=MEDIA_TYPES[record.format],
+        as_attachment=True,
+        download_name=download_name(record),
+    )
+
+
+def _str_list(body: dict, name: str) -> tuple[str, ...]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ApiError(422, f"{name}: expected a list of non-empty strings", field=name)
+    return tuple(value)
+
+
+@bp.post("/reports")
+@needs(Role.ANALYST)
+def create_report():
+    body = _json_body()
+    formats = _str_list(body, "formats") or ("pdf",)
+    scope = Scope(
+        frameworks=_str_list(body, "frameworks"),
+        environments=_str_list(body, "environments"),
+        teams=_str_list(body, "teams"),
+    )
+    db = get_db()
+    try:
+        generated = generate_report(
+            db,
+            catalog=get_catalog(current_app),
+            settings=current_app.config["STEWARD"],
+            scope=scope,
+            formats=formats,
+            made_by=g.actor,
+        )
+    except ReportError as exc:
+        db.rollback()
+        raise ApiError(422, str(exc)) from None
+    db.commit()
+    return jsonify({"items": [report_json(r) for r in generated.reports]}), 201
+
+
+MAX_EVENTS = 10_000
+
+
+@bp.post("/audit-events")
+@needs(Role.ADMIN)
+def write_audit_events():
+    """Import gateway events sent as JSON (the contract's records), with the importer's rules."""
+    body = _json_body()
+    events = body.get("events")
+    if not isinstance(events, list) or not events:
+        raise ApiError(422, "events: expected a non-empty list of audit event objects", field="events")
+    if len(events) > MAX_EVENTS:
+        raise ApiError(413, f"events: {len(events):,} events; send at most {MAX_EVENTS:,} per request")
+    dry_run = request.args.get("dry_run") in ("1", "true")
+    db = get_db()
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as handle:
+        for event in events:
+            handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+        handle.flush()
+        result = import_audit_log(
+            db, path=handle.name, actor=g.actor, source_format="steward", dry_run=dry_run
+        )
+    errors = [{"field": f"events[{e.line - 1}]", "message": e.message} for e in result.errors]
+    if result.file_error:
+        db.rollback()
+        raise ApiError(422, result.file_error)
+    if dry_run:
+        db.rollback()
+    else:
+        db.commit()
+        if result.imported:
+            request_evaluation(current_app._get_current_object(), trigger="api", actor=g.actor)
+    status = 200 if dry_run else 201
+    return jsonify(
+        {
+            "imported": result.imported,
+            "duplicates": result.duplicates,
+            "rejected": result.bad,
+            "errors": errors,
+            "dry_run": dry_run,
+        }
+    ), status

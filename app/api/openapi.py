@@ -156,6 +156,87 @@ KIND_PARAM = {
 }
 
 
+def _items(schema: str) -> dict:
+    return {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _id_parameter(name: str) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+    }
+
+
+REPORT = {
+    "type": "object",
+    "required": ["id", "created_at", "format", "run_id", "catalog_hash", "file_name", "sha256"],
+    "properties": {
+        "id": {"type": "integer"},
+        "created_at": STR,
+        "format": {"type": "string", "enum": ["pdf", "xlsx"]},
+        "scope": {"type": "object"},
+        "run_id": {"type": "integer", "nullable": True},
+        "catalog_hash": STR,
+        "file_name": STR,
+        "sha256": STR,
+        "size_bytes": {"type": "integer"},
+        "made_by": STR,
+        "schedule_id": {"type": "integer", "nullable": True},
+    },
+}
+_NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}}
+REPORT_REQUEST = {
+    "type": "object",
+    "properties": {
+        "formats": {"type": "array", "items": {"type": "string", "enum": ["pdf", "xlsx"]}},
+        "frameworks": _NAMES,
+        "environments": _NAMES,
+        "teams": _NAMES,
+    },
+}
+AUDIT_EVENT = {
+    "type": "object",
+    "required": ["ts", "agent", "tool", "decision"],
+    "properties": {
+        "ts": DATE,
+        "agent": STR,
+        "tool": {"type": "string", "description": "SERVER_ID.TOOL_NAME"},
+        "decision": {"type": "string", "enum": ["allow", "deny", "error"]},
+        "task": NULLABLE_STR,
+        "approval": NULLABLE_STR,
+        "credential": NULLABLE_STR,
+        "chain_depth": {"type": "integer", "minimum": 0, "nullable": True},
+        "delegated_by": NULLABLE_STR,
+        "event_id": NULLABLE_STR,
+    },
+}
+AUDIT_EVENTS = {
+    "type": "object",
+    "required": ["events"],
+    "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 10000, "items": AUDIT_EVENT}},
+}
+AUDIT_IMPORT = {
+    "type": "object",
+    "required": ["imported", "duplicates", "rejected", "errors", "dry_run"],
+    "properties": {
+        "imported": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"field": STR, "message": STR}},
+        },
+        "dry_run": {"type": "boolean"},
+    },
+}
+
+
 def openapi_document() -> dict:
     """The OpenAPI 3.0 description of every /api/v1 endpoint."""
     return {
@@ -175,6 +256,10 @@ def openapi_document() -> dict:
                 "Finding": FINDING,
                 "Run": RUN,
                 "InventoryDocument": INVENTORY_DOCUMENT,
+                "Report": REPORT,
+                "ReportRequest": REPORT_REQUEST,
+                "AuditEvents": AUDIT_EVENTS,
+                "AuditImport": AUDIT_IMPORT,
             },
         },
         "paths": {
@@ -450,6 +535,84 @@ def openapi_document() -> dict:
                 "post": {
                     "summary": "Evaluate now",
                     "responses": {"201": _ok({"$ref": "#/components/schemas/Run"}, "Created"), **WRITE},
+                }
+            },
+            "/reports": {
+                "get": {
+                    "summary": "The report archive, newest first",
+                    "responses": {"200": _ok(_items("Report")), **COMMON},
+                },
+                "post": {
+                    "summary": "Evaluate now and generate an evidence report into the archive",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/ReportRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "201": _ok(_items("Report"), "Created"),
+                        "400": _error("the body is not a JSON object"),
+                        "422": _error("an unknown format, framework, environment or team"),
+                        **WRITE,
+                    },
+                },
+            },
+            "/reports/{report_id}": {
+                "get": {
+                    "summary": "One archived report's record",
+                    "parameters": [_id_parameter("report_id")],
+                    "responses": {
+                        "200": _ok({"$ref": "#/components/schemas/Report"}),
+                        "404": _error("no such report"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/reports/{report_id}/file": {
+                "get": {
+                    "summary": "Download an archived report (checked against its SHA-256 first)",
+                    "parameters": [_id_parameter("report_id")],
+                    "responses": {
+                        "200": {
+                            "description": "The file",
+                            "content": {
+                                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                },
+                            },
+                        },
+                        "404": _error("no such report"),
+                        "409": _error("the file is missing or altered"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/audit-events": {
+                "post": {
+                    "summary": "Import gateway audit events (the contract's records); bad ones are skipped",
+                    "parameters": [
+                        {
+                            "name": "dry_run",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["0", "1", "true"]},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/AuditEvents"}}
+                        },
+                    },
+                    "responses": {
+                        "200": _ok({"$ref": "#/components/schemas/AuditImport"}, "Dry run"),
+                        "201": _ok({"$ref": "#/components/schemas/AuditImport"}, "Imported"),
+                        "400": _error("the body is not a JSON object"),
+                        "413": _error("too many events in one request"),
+                        "422": _error("events is not a non-empty list"),
+                        **WRITE,
+                    },
                 }
             },
         },
