@@ -1,8 +1,11 @@
 """Load and validate the control catalog: frameworks, their requirements, and check metadata.
 
 The catalog is data (controls/): frameworks point at check ids, checks never point at
-frameworks, so a check mapped in several frameworks is the crosswalk. Load errors name the
-file, the entry id and the field.
+frameworks, so a check mapped in several frameworks is the crosswalk. Mapping files relate the
+requirements of two frameworks (NIST IR 8477 set theory) so a requirement without checks can take
+a status inferred from another framework's (app/mappings.py). Every framework and mapping file
+says where it came from (source URL, version, retrieval date). Load errors name the file, the
+entry id and the field.
 """
 
 from __future__ import annotations
@@ -20,9 +23,25 @@ SEVERITIES = ("critical", "high", "medium", "low")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 SUBJECT_KINDS = ("agent", "credential", "access", "policy", "mcp_server", "tool", "approval")
 CHECK_FIELDS = ("title", "severity", "subject", "rationale", "remediation")
-FRAMEWORK_FIELDS = ("id", "name", "version", "publisher", "official_ids", "levels")
-FRAMEWORK_OPTIONAL = ("source_url", "retrieved", "license", "id_note", "description")
+FRAMEWORK_FIELDS = ("id", "name", "version", "publisher", "official_ids", "levels", "source_url", "retrieved")
+FRAMEWORK_OPTIONAL = ("license", "id_note", "description")
 NODE_FIELDS = ("id", "title", "summary", "parent")
+# NIST IR 8477 set-theory relationships, read "<source requirement> is <relationship> <target requirement>".
+RELATIONSHIPS = ("equal", "subset", "superset", "intersect", "not_related")
+RATIONALES = ("syntactic", "semantic", "functional")
+MAPPING_SET_FIELDS = (
+    "id",
+    "name",
+    "source_framework",
+    "target_framework",
+    "version",
+    "publisher",
+    "source_url",
+    "retrieved",
+)
+MAPPING_SET_OPTIONAL = ("license", "description")
+MAPPING_FIELDS = ("source", "target", "relationship", "rationale", "strength")
+MAPPING_OPTIONAL = ("note",)
 
 
 class CatalogError(ValueError):
@@ -91,9 +110,45 @@ class Framework:
     id_note: str | None = None
     description: str | None = None
     is_builtin: bool = True
+    sha256: str = ""
 
     def requirement(self, requirement_id: str) -> Requirement | None:
         return next((r for r in self.requirements if r.id == requirement_id), None)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One relationship between requirements of two frameworks; the source's status informs the target's."""
+
+    mapping_set: str
+    source_framework: str
+    source: str
+    target_framework: str
+    target: str
+    relationship: str
+    rationale: str
+    strength: int
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class MappingSet:
+    """A mapping file: which framework's statuses flow to which, its provenance, and its mappings."""
+
+    id: str
+    name: str
+    source_framework: str
+    target_framework: str
+    version: str
+    publisher: str
+    source_url: str
+    retrieved: str
+    mappings: tuple[Mapping, ...]
+    file: str
+    sha256: str
+    license: str | None = None
+    description: str | None = None
+    is_builtin: bool = True
 
 
 @dataclass
@@ -103,7 +158,9 @@ class Catalog:
     frameworks: dict[str, Framework]
     checks: dict[str, CheckMeta]
     hash: str
+    mapping_sets: dict[str, MappingSet] = field(default_factory=dict)
     requirements_by_check: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    mappings_into: dict[tuple[str, str], list[Mapping]] = field(default_factory=dict)
 
     def __post_init__(self):
         index: dict[str, list[tuple[str, str]]] = {c: [] for c in self.checks}
@@ -112,6 +169,47 @@ class Catalog:
                 for check_id in requirement.checks:
                     index[check_id].append((framework.id, requirement.id))
         self.requirements_by_check = index
+        into: dict[tuple[str, str], list[Mapping]] = {}
+        for mapping_set in self.mapping_sets.values():
+            for mapping in mapping_set.mappings:
+                into.setdefault((mapping.target_framework, mapping.target), []).append(mapping)
+        self.mappings_into = into
+
+    def pin(self) -> dict:
+        """What a run evaluates against: each file's version, source and digest; what maps to what."""
+        frameworks = {}
+        for framework in self.frameworks.values():
+            frameworks[framework.id] = {
+                "name": framework.name,
+                "version": framework.version,
+                "source_url": framework.source_url,
+                "retrieved": framework.retrieved,
+                "sha256": framework.sha256,
+                "requirements": {
+                    r.id: {
+                        "checks": sorted(r.checks),
+                        "mapped_from": sorted(
+                            f"{m.source_framework}:{m.source} {m.relationship}"
+                            for m in self.mappings_into.get((framework.id, r.id), ())
+                        ),
+                    }
+                    for r in framework.requirements
+                },
+            }
+        mapping_sets = {
+            m.id: {
+                "name": m.name,
+                "source_framework": m.source_framework,
+                "target_framework": m.target_framework,
+                "version": m.version,
+                "source_url": m.source_url,
+                "retrieved": m.retrieved,
+                "sha256": m.sha256,
+                "mappings": len(m.mappings),
+            }
+            for m in self.mapping_sets.values()
+        }
+        return {"hash": self.hash, "frameworks": frameworks, "mapping_sets": mapping_sets}
 
 
 def _read_yaml(path: Path, problems: list[str]):
@@ -139,6 +237,20 @@ def _text(entry: dict, name: str, where: str, problems: list[str], required: boo
         problems.append(f"{where}.{name}: expected text, got {type(value).__name__}")
         return None
     return str(value).strip()
+
+
+def _date(entry: dict, name: str, where: str, problems: list[str]) -> str | None:
+    value = entry.get(name)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    what = "missing" if value is None else f"{value!r} is not a date"
+    problems.append(f"{where}.{name}: {what}; expected the date it was retrieved, as YYYY-MM-DD")
+    return None
 
 
 def _load_checks(directory: Path, problems: list[str]) -> dict[str, CheckMeta]:
@@ -214,13 +326,10 @@ def _load_framework(path: Path, checks: dict[str, CheckMeta], problems: list[str
         )
     meta = data["framework"]
     where = f"{path}: framework"
-    values = {name: _text(meta, name, where, problems) for name in ("id", "name", "version", "publisher")}
-    optional = {}
-    for name in FRAMEWORK_OPTIONAL:
-        value = meta.get(name)
-        optional[name] = (
-            value.isoformat() if isinstance(value, date) else _text(meta, name, where, problems, False)
-        )
+    names = ("id", "name", "version", "publisher", "source_url")
+    values = {name: _text(meta, name, where, problems) for name in names}
+    values["retrieved"] = _date(meta, "retrieved", where, problems)
+    optional = {name: _text(meta, name, where, problems, False) for name in FRAMEWORK_OPTIONAL}
     official = meta.get("official_ids")
     if not isinstance(official, bool):
         problems.append(f"{where}.official_ids: expected true or false")
@@ -274,6 +383,120 @@ def _load_framework(path: Path, checks: dict[str, CheckMeta], problems: list[str
         requirements=tuple(requirements),
         file=str(path),
         is_builtin=builtin,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        **values,
+        **optional,
+    )
+
+
+def _strength(entry: dict, where: str, problems: list[str]) -> int | None:
+    value = entry.get("strength")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        what = "missing" if value is None else f"{value!r} is not a whole number from 0 to 10"
+        problems.append(f"{where}.strength: {what}; expected how strongly the two are related, 0 to 10")
+        return None
+    return value
+
+
+def _load_mapping_set(
+    path: Path, frameworks: dict[str, Framework], problems: list[str], builtin: bool
+) -> MappingSet | None:
+    data = _read_yaml(path, problems)
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("mapping_set"), dict):
+        problems.append(
+            f"{path}: mapping_set: missing; expected a mapping with {', '.join(MAPPING_SET_FIELDS)}"
+        )
+        return None
+    before = len(problems)
+    unknown_top = set(data) - {"mapping_set", "mappings"}
+    if unknown_top:
+        problems.append(
+            f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_top))}; "
+            "expected mapping_set, mappings"
+        )
+    meta = data["mapping_set"]
+    where = f"{path}: mapping_set"
+    unknown = set(meta) - set(MAPPING_SET_FIELDS) - set(MAPPING_SET_OPTIONAL)
+    if unknown:
+        problems.append(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+            f"expected {', '.join(MAPPING_SET_FIELDS + MAPPING_SET_OPTIONAL)}"
+        )
+    values = {name: _text(meta, name, where, problems) for name in MAPPING_SET_FIELDS if name != "retrieved"}
+    values["retrieved"] = _date(meta, "retrieved", where, problems)
+    optional = {name: _text(meta, name, where, problems, False) for name in MAPPING_SET_OPTIONAL}
+    if values["id"] and values["id"] != path.stem:
+        problems.append(f"{where}.id: {values['id']!r} must equal the file name {path.stem!r}")
+    ends = {}
+    for end in ("source_framework", "target_framework"):
+        framework_id = values[end]
+        if framework_id and framework_id not in frameworks:
+            problems.append(
+                f"{where}.{end}: {framework_id!r} is not a loaded framework; "
+                f"expected one of {', '.join(sorted(frameworks))}"
+            )
+        ends[end] = frameworks.get(framework_id)
+    if values["source_framework"] and values["source_framework"] == values["target_framework"]:
+        problems.append(f"{where}.target_framework: a mapping relates two different frameworks")
+    entries = data.get("mappings")
+    if not isinstance(entries, list) or not entries:
+        problems.append(f"{path}: mappings: expected a non-empty list of mappings")
+        entries = []
+    mappings: list[Mapping] = []
+    seen: set[tuple[str, str]] = set()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            problems.append(f"{path}: mappings[{i}]: expected a mapping with {', '.join(MAPPING_FIELDS)}")
+            continue
+        label = f"{entry.get('source', '?')} -> {entry.get('target', '?')}"
+        entry_where = f"{path}: mappings[{label}]"
+        unknown = set(entry) - set(MAPPING_FIELDS) - set(MAPPING_OPTIONAL)
+        if unknown:
+            problems.append(
+                f"{entry_where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                f"expected {', '.join(MAPPING_FIELDS + MAPPING_OPTIONAL)}"
+            )
+        fields = {name: _text(entry, name, entry_where, problems) for name in MAPPING_FIELDS[:4]}
+        strength = _strength(entry, entry_where, problems)
+        note = _text(entry, "note", entry_where, problems, False)
+        for end, framework in (("source", ends["source_framework"]), ("target", ends["target_framework"])):
+            if fields[end] and framework is not None and framework.requirement(fields[end]) is None:
+                problems.append(
+                    f"{entry_where}.{end}: {fields[end]!r} is not a requirement of {framework.id}"
+                )
+        if fields["relationship"] and fields["relationship"] not in RELATIONSHIPS:
+            problems.append(
+                f"{entry_where}.relationship: {fields['relationship']!r} is not one of "
+                f"{', '.join(RELATIONSHIPS)}"
+            )
+        if fields["rationale"] and fields["rationale"] not in RATIONALES:
+            problems.append(
+                f"{entry_where}.rationale: {fields['rationale']!r} is not one of {', '.join(RATIONALES)}"
+            )
+        pair = (fields["source"], fields["target"])
+        if all(pair) and pair in seen:
+            problems.append(f"{entry_where}: duplicate mapping; this pair is already mapped in this file")
+        seen.add(pair)
+        if all(fields.values()) and strength is not None:
+            mappings.append(
+                Mapping(
+                    mapping_set=values["id"] or path.stem,
+                    source_framework=values["source_framework"] or "",
+                    target_framework=values["target_framework"] or "",
+                    strength=strength,
+                    note=note,
+                    **fields,
+                )
+            )
+    if len(problems) > before:
+        return None
+    return MappingSet(
+        mappings=tuple(mappings),
+        file=str(path),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        is_builtin=builtin,
         **values,
         **optional,
     )
@@ -312,8 +535,10 @@ def load_catalog(directories: list[Path]) -> Catalog:
         )
         if not is_builtin:
             found += sorted(directory.glob("*.yaml"))
-        if not found:
-            problems.append(f"{directory}: no framework files (expected frameworks/*.yaml)")
+        if not found and not any((directory / "mappings").glob("*.yaml")):
+            problems.append(
+                f"{directory}: no framework or mapping files (expected frameworks/*.yaml or mappings/*.yaml)"
+            )
         files += [(path, is_builtin) for path in found]
     frameworks: dict[str, Framework] = {}
     digest = hashlib.sha256()
@@ -331,9 +556,79 @@ def load_catalog(directories: list[Path]) -> Catalog:
             )
             continue
         frameworks[framework.id] = framework
+    mapping_sets: dict[str, MappingSet] = {}
+    pairs: dict[tuple[str, str, str, str], str] = {}
+    for directory in directories:
+        mapping_dir = directory / "mappings"
+        for path in sorted(mapping_dir.glob("*.yaml")) if mapping_dir.is_dir() else ():
+            digest.update(b"mappings/" + path.name.encode() + b"\0" + path.read_bytes())
+            mapping_set = _load_mapping_set(path, frameworks, problems, directory == builtin)
+            if mapping_set is None:
+                continue
+            if mapping_set.id in mapping_sets:
+                problems.append(
+                    f"{path}: mapping_set.id: {mapping_set.id!r} is already defined in "
+                    f"{mapping_sets[mapping_set.id].file}"
+                )
+                continue
+            for m in mapping_set.mappings:
+                key = (m.source_framework, m.source, m.target_framework, m.target)
+                if key in pairs:
+                    problems.append(
+                        f"{path}: mappings[{m.source} -> {m.target}]: "
+                        f"this pair is already mapped in {pairs[key]}"
+                    )
+                pairs[key] = str(path)
+            mapping_sets[mapping_set.id] = mapping_set
     if problems:
         raise CatalogError(problems)
-    return Catalog(frameworks=frameworks, checks=checks, hash=digest.hexdigest())
+    return Catalog(frameworks=frameworks, checks=checks, hash=digest.hexdigest(), mapping_sets=mapping_sets)
+
+
+def catalog_changes(before: dict | None, after: dict) -> dict:
+    """The requirements added, removed or re-mapped (checks or incoming mappings) between two catalog pins."""
+    if not before or before.get("hash") == after.get("hash"):
+        return {}
+    frameworks = {}
+    old_frameworks, new_frameworks = before.get("frameworks", {}), after.get("frameworks", {})
+    for framework_id in sorted(set(old_frameworks) | set(new_frameworks)):
+        old = old_frameworks.get(framework_id, {})
+        new = new_frameworks.get(framework_id, {})
+        old_requirements, new_requirements = old.get("requirements", {}), new.get("requirements", {})
+        change = {
+            "name": new.get("name") or old.get("name") or framework_id,
+            "is_added": not old,
+            "is_removed": not new,
+            "version": [old.get("version"), new.get("version")]
+            if old and new and old.get("version") != new.get("version")
+            else None,
+            "added": [r for r in new_requirements if r not in old_requirements],
+            "removed": [r for r in old_requirements if r not in new_requirements],
+            "remapped": [
+                r
+                for r in new_requirements
+                if r in old_requirements and new_requirements[r] != old_requirements[r]
+            ],
+        }
+        if (
+            change["is_added"]
+            or change["is_removed"]
+            or change["version"]
+            or any(change[k] for k in ("added", "removed", "remapped"))
+        ):
+            frameworks[framework_id] = change
+    old_sets, new_sets = before.get("mapping_sets", {}), after.get("mapping_sets", {})
+    return {
+        "previous_hash": before.get("hash"),
+        "frameworks": frameworks,
+        "mapping_sets": {
+            "added": sorted(set(new_sets) - set(old_sets)),
+            "removed": sorted(set(old_sets) - set(new_sets)),
+            "changed": sorted(
+                m for m in set(new_sets) & set(old_sets) if new_sets[m]["sha256"] != old_sets[m]["sha256"]
+            ),
+        },
+    }
 
 
 def init_app(app) -> None:

@@ -139,6 +139,29 @@ def test_metadata_for_a_check_with_no_function_is_refused(tmp_path):
     assert any("agent_is_friendly: no check function of that name" in p for p in problems), problems
 
 
+def test_every_builtin_framework_records_its_source_version_and_retrieval_date(builtin):
+    for framework in builtin.frameworks.values():
+        assert framework.source_url.startswith("https://"), framework.id
+        assert framework.version and framework.retrieved == "2026-11-24", framework.id
+        assert len(framework.sha256) == 64
+
+
+def test_a_framework_without_its_source_url_is_refused(tmp_path):
+    problems = corrupt(tmp_path, "frameworks/owasp-asi-2026.yaml", lambda d: d["framework"].pop("source_url"))
+    assert any("owasp-asi-2026.yaml: framework.source_url: missing" in p for p in problems), problems
+
+
+def test_a_retrieval_date_that_is_not_a_date_is_refused(tmp_path):
+    problems = corrupt(
+        tmp_path, "frameworks/csa-maestro.yaml", lambda d: d["framework"].update(retrieved="last spring")
+    )
+    assert any(
+        "csa-maestro.yaml: framework.retrieved: 'last spring' is not a date; expected the date it was "
+        "retrieved, as YYYY-MM-DD" in p
+        for p in problems
+    ), problems
+
+
 def test_invalid_yaml_names_the_file_and_line(tmp_path):
     copy = tmp_path / "controls"
     shutil.copytree(CONTROLS, copy)
@@ -154,6 +177,8 @@ CUSTOM = {
         "name": "ACME agent governance standard",
         "version": "2026.1",
         "publisher": "ACME GRC",
+        "source_url": "https://grc.acme.example/standards/agents",
+        "retrieved": "2026-11-20",
         "official_ids": True,
         "levels": ["control"],
     },

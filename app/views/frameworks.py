@@ -1,4 +1,4 @@
-"""Framework pages: the requirement tree with statuses and evidence; attesting manual requirements."""
+"""Framework pages: requirement trees with statuses, evidence and inferences; attesting requirements."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from app.assessment import DecisionError, attest_requirement
 from app.catalog import get_catalog
 from app.db import get_db
 from app.evaluation import run_evaluation
+from app.mappings import MAX_DEPTH, RELATIONSHIP_LABELS
+from app.models.assessment import CatalogVersion
 from app.models.users import Role
 from app.posture import build_framework_tree, latest_run
 from app.security import requires
@@ -20,11 +22,20 @@ from app.security import requires
 bp = Blueprint("frameworks", __name__, url_prefix="/frameworks")
 
 
+def _catalog_version(run) -> CatalogVersion | None:
+    return get_db().get(CatalogVersion, run.catalog_version_id) if run and run.catalog_version_id else None
+
+
 @bp.route("/")
 def index():
     catalog = get_catalog(current_app)
+    run = latest_run(get_db())
     return render_template(
-        "frameworks/index.html", frameworks=catalog.frameworks.values(), run=latest_run(get_db())
+        "frameworks/index.html",
+        frameworks=catalog.frameworks.values(),
+        mapping_sets=catalog.mapping_sets.values(),
+        run=run,
+        catalog_version=_catalog_version(run),
     )
 
 
@@ -36,6 +47,12 @@ def show(framework_id: str):
         abort(404)
     roots, loose = build_framework_tree(get_db(), catalog, framework, now=datetime.now(UTC))
     run = latest_run(get_db())
+    mapped_to: dict[str, list] = {}
+    for mapping_set in catalog.mapping_sets.values():
+        for mapping in mapping_set.mappings:
+            if mapping.source_framework == framework.id:
+                mapped_to.setdefault(mapping.source, []).append(mapping)
+    version = _catalog_version(run)
     return render_template(
         "frameworks/show.html",
         framework=framework,
@@ -44,6 +61,14 @@ def show(framework_id: str):
         run=run,
         score=run.scores.get(framework.id) if run else None,
         checks=catalog.checks,
+        inferences=(run.requirement_inferences or {}).get(framework.id, {}) if run else {},
+        mapped_from={rid: ms for (fw, rid), ms in catalog.mappings_into.items() if fw == framework.id},
+        mapped_to=mapped_to,
+        framework_names={f.id: f.name for f in catalog.frameworks.values()},
+        relationship_labels=RELATIONSHIP_LABELS,
+        max_depth=MAX_DEPTH,
+        catalog_version=version,
+        catalog_change=((version.changes or {}).get("frameworks", {}).get(framework.id) if version else None),
     )
 
 
