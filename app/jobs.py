@@ -16,6 +16,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
 
+REMINDER_INTERVAL_MINUTES = 60
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -35,7 +37,14 @@ def declared_jobs(settings) -> list[JobSpec]:
             func="app.jobs:scheduled_evaluation",
             trigger=IntervalTrigger(minutes=settings.evaluation_interval_minutes),
             name=f"Evaluate the inventory every {settings.evaluation_interval_minutes} minutes",
-        )
+        ),
+        JobSpec(
+            id="send-reminders",
+            func="app.jobs:scheduled_reminders",
+            # Hourly, so that the 1-day reminder goes out within the hour the last day begins.
+            trigger=IntervalTrigger(minutes=REMINDER_INTERVAL_MINUTES),
+            name="E-mail the owners of exceptions and attestations expiring in 30, 7 or 1 days, or expired",
+        ),
     ]
 
 
@@ -75,6 +84,33 @@ def scheduled_evaluation() -> None:
             actor="scheduler",
         )
     log.info("scheduled evaluation #%s: %s open findings", summary.run.id, summary.open_total)
+
+
+def scheduled_reminders() -> None:
+    """The hourly expiry reminders, as the scheduler process sends them (each reminder once, ever)."""
+    from app import create_app
+    from app.catalog import get_catalog
+    from app.db import get_engine
+    from app.reminders import send_due_reminders
+
+    app = create_app()
+    engine = get_engine(app)
+    settings = app.config["STEWARD"]
+    try:
+        run = send_due_reminders(engine, settings=settings, catalog=get_catalog(app))
+    finally:
+        engine.dispose()
+    if not run.is_smtp_configured and run.due:
+        log.info(
+            "%s reminders due; STEWARD_SMTP_HOST is not set, so they are on the dashboard only", len(run.due)
+        )
+    elif run.sent or run.failed:
+        log.info(
+            "reminders: %s sent in %s messages, %s deliveries failed",
+            run.sent_count,
+            len(run.sent),
+            len(run.failed),
+        )
 
 
 REPORT_JOB_FUNC = "app.jobs:run_report_schedule"
