@@ -70,11 +70,11 @@ def check_scope(catalog: Catalog, scope: Scope, formats) -> tuple[str, ...]:
     return formats
 
 
-def _render(context: ReportContext, fmt: str) -> bytes:
+def _render(context: ReportContext, fmt: str, pdf_template=None) -> bytes:
     if fmt == ReportFormat.PDF.value:
         from app.reporting.pdf import render_pdf
 
-        return render_pdf(context)
+        return render_pdf(context, template=pdf_template)
     from app.reporting.excel import render_workbook
 
     return render_workbook(context)
@@ -107,8 +107,12 @@ def generate_report(
     made_by: str,
     schedule_id: int | None = None,
     now: datetime | None = None,
+    pdf_template=None,
 ) -> GeneratedReports:
-    """Evaluate now, then render the scope's report in each format into the archive and record it."""
+    """Evaluate now, then render the scope's report in each format into the archive and record it.
+
+    pdf_template is a custom template (app.reporting.custom_templates) for the PDF; None is the built-in.
+    """
     formats = check_scope(catalog, scope, formats)
     now = now or datetime.now(UTC)
     summary = run_evaluation(
@@ -122,7 +126,7 @@ def generate_report(
     reports: list[Report] = []
     try:
         for fmt in formats:
-            data = _render(context, fmt)
+            data = _render(context, fmt, pdf_template)
             name = f"evidence-{now:%Y%m%d-%H%M%S}-run{summary.run.id}-{secrets.token_hex(4)}.{fmt}"
             written.append(write_atomically(directory, name, data))
             report = Report(
@@ -155,6 +159,7 @@ def generate_report(
                     "sha256": report.sha256,
                     "size_bytes": report.size_bytes,
                     "schedule_id": schedule_id,
+                    **_template_detail(fmt, pdf_template),
                 },
                 at=now,
             )
@@ -164,6 +169,12 @@ def generate_report(
             path.unlink(missing_ok=True)
         raise
     return GeneratedReports(reports, context)
+
+
+def _template_detail(fmt: str, pdf_template) -> dict:
+    if fmt != ReportFormat.PDF.value or pdf_template is None:
+        return {}
+    return {"template": pdf_template.slug, "template_html_sha256": pdf_template.html_sha256}
 
 
 def list_reports(session: Session, *, limit: int | None = None) -> list[Report]:

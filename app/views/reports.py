@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 from flask import (
@@ -34,6 +35,20 @@ from app.reporting.archive import (
     verify_report,
 )
 from app.reporting.context import ReportError, Scope
+from app.reporting.custom_templates import (
+    BUILT_IN,
+    MAX_CSS_BYTES,
+    MAX_HTML_BYTES,
+    TemplateError,
+    check_template,
+    decode_upload,
+    delete_template,
+    list_templates,
+    resolve_template,
+    save_template,
+    slug_for,
+)
+from app.reporting.pdf import TEMPLATES_DIR
 from app.reporting.schedules import (
     PRESET_TEXT,
     PRESETS,
@@ -94,6 +109,7 @@ def index():
         rows=rows,
         scopes={r.id: Scope.from_json(r.scope).describe(catalog) for r in rows},
         choices=_scope_choices(),
+        pdf_templates=list_templates(current_app.config["STEWARD"]),
     )
 
 
@@ -101,14 +117,16 @@ def index():
 @requires(Role.ANALYST)
 def generate():
     db = get_db()
+    settings = current_app.config["STEWARD"]
     try:
         generated = generate_report(
             db,
             catalog=get_catalog(current_app),
-            settings=current_app.config["STEWARD"],
+            settings=settings,
             scope=_scope_from_form(),
             formats=request.form.getlist("format"),
             made_by=g.user.username,
+            pdf_template=resolve_template(settings, request.form.get("template")),
         )
     except ReportError as exc:
         db.rollback()
@@ -313,3 +331,94 @@ def delete(schedule_id: int):
     db.commit()
     flash(f"Schedule “{name}” deleted. The reports it made stay in the archive.", "success")
     return redirect(url_for("reports.schedules"))
+
+
+@bp.route("/templates")
+@requires(Role.ADMIN)
+def templates():
+    return _templates_page({"name": "", "html": "", "css": ""})
+
+
+def _templates_page(form: dict, *, status: int = 200, error: TemplateError | None = None, checked=None):
+    return (
+        render_template(
+            "reports/templates.html",
+            rows=list_templates(current_app.config["STEWARD"]),
+            form=form,
+            error=error,
+            checked=checked,
+            max_html_bytes=MAX_HTML_BYTES,
+            max_css_bytes=MAX_CSS_BYTES,
+        ),
+        status,
+    )
+
+
+def _uploaded_text(field: str, limit: int) -> str:
+    """A form field's text, from its chosen file if there is one, else from its text box."""
+    upload = request.files.get(f"{field}_file")
+    if upload is not None and upload.filename:
+        return decode_upload(upload.read(limit + 1), field=f"{field} ({upload.filename})", limit=limit)
+    return decode_upload(request.form.get(field, ""), field=field, limit=limit)
+
+
+@bp.route("/templates", methods=["POST"])
+@requires(Role.ADMIN)
+def upload_template():
+    db = get_db()
+    settings = current_app.config["STEWARD"]
+    catalog = get_catalog(current_app)
+    action = request.form.get("action", "save")
+    form = {"name": request.form.get("name", ""), "html": request.form.get("html", ""), "css": ""}
+    try:
+        form["html"] = _uploaded_text("html", MAX_HTML_BYTES)
+        form["css"] = _uploaded_text("css", MAX_CSS_BYTES)
+        if action == "save":
+            template = save_template(db, catalog=catalog, settings=settings, actor=g.user.username, **form)
+        else:
+            checked = check_template(
+                db, catalog=catalog, settings=settings, html=form["html"], css=form["css"]
+            )
+    except TemplateError as exc:
+        db.rollback()
+        return _templates_page(form, status=400, error=exc)
+    if action == "save":
+        db.commit()
+        flash(f"Template “{template.name}” saved; choose it when generating a PDF.", "success")
+        return redirect(url_for("reports.templates"))
+    db.rollback()
+    if action == "preview" and checked.pdf is not None:
+        name = slug_for(form["name"]) or "template"
+        return send_file(
+            io.BytesIO(checked.pdf),
+            mimetype=MEDIA_TYPES["pdf"],
+            as_attachment=True,
+            download_name=f"steward-template-preview-{name}.pdf",
+        )
+    return _templates_page(form, checked=checked)
+
+
+@bp.route("/templates/<slug>/delete", methods=["POST"])
+@requires(Role.ADMIN)
+def delete_pdf_template(slug: str):
+    db = get_db()
+    try:
+        template = delete_template(
+            db, settings=current_app.config["STEWARD"], name=slug, actor=g.user.username
+        )
+    except TemplateError:
+        abort(404)
+    db.commit()
+    flash(f"Template “{template.name}” deleted. Reports made with it stay in the archive.", "success")
+    return redirect(url_for("reports.templates"))
+
+
+@bp.route("/templates/built-in.html")
+@requires(Role.ADMIN)
+def built_in_template():
+    return send_file(
+        io.BytesIO((TEMPLATES_DIR / "evidence.html").read_bytes()),
+        mimetype="text/plain",
+        as_attachment=True,
+        download_name=f"steward-{BUILT_IN}-evidence.html",
+    )
