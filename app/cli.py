@@ -24,7 +24,9 @@ from app.inventory import ImportResult, import_inventory
 from app.inventory.export import export_inventory
 from app.inventory.schema import KINDS
 from app.inventory.store import load_inventory
+from app.mcp_cli import mcp_server_command
 from app.models.assessment import EvaluationRun
+from app.reminders_cli import reminders_command
 from app.reporting.oscal_cli import oscal_command
 from app.reporting.pack_cli import evidence_pack_command, verify_pack_command
 from app.security import AccountError, create_api_token, create_user, set_demo_admin
@@ -273,6 +275,12 @@ def catalog_validate() -> None:
         click.echo(
             f"  {framework.id:<22} {len(framework.requirements):>3} requirements "
             f"({len(framework.requirements) - manual} automated, {manual} manual){ids}"
+        )
+    for mapping_set in catalog.mapping_sets.values():
+        click.echo(
+            f"  mappings {mapping_set.id}: {len(mapping_set.mappings)} from {mapping_set.source_framework} "
+            f"to {mapping_set.target_framework} "
+            f"(version {mapping_set.version}, retrieved {mapping_set.retrieved})"
         )
 
 
@@ -600,21 +608,30 @@ def _scope_options(function):
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report to this file."
 )
+@click.option("--template", help="A custom PDF template uploaded on the Reports page (default: built-in).")
 @with_appcontext
-def report_command(formats, frameworks, environments, teams, out) -> None:
+def report_command(formats, frameworks, environments, teams, out, template) -> None:
     import shutil
 
     from app.reporting.archive import generate_report, report_path
     from app.reporting.context import ReportError, Scope
+    from app.reporting.custom_templates import resolve_template
 
     if out and len(set(formats)) > 1:
         raise click.BadParameter("give one --format with --out", param_hint="--out")
     catalog = _catalog()
     scope = Scope(frameworks=tuple(frameworks), environments=tuple(environments), teams=tuple(teams))
     try:
+        pdf_template = resolve_template(_settings(), template)
         with session_scope(get_engine(current_app)) as session:
             generated = generate_report(
-                session, catalog=catalog, settings=_settings(), scope=scope, formats=formats, made_by=_actor()
+                session,
+                catalog=catalog,
+                settings=_settings(),
+                scope=scope,
+                formats=formats,
+                made_by=_actor(),
+                pdf_template=pdf_template,
             )
     except ReportError as exc:
         click.echo(f"steward report: {exc}; nothing was made.", err=True)
@@ -1021,6 +1038,8 @@ COMMANDS = (
     evidence_pack_command,
     verify_pack_command,
     oscal_command,
+    mcp_server_command,
+    reminders_command,
 )
 
 

@@ -5,24 +5,42 @@ The same service serves the CLI, the UI button, the API, the importer and the sc
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import defaultdict
+from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, func, insert, literal, select, update
 from sqlmodel import Session
 
 from app.audit import record_change
-from app.catalog import SEVERITY_RANK, Catalog
+from app.catalog import SEVERITY_RANK, Catalog, catalog_changes
 from app.checks import REGISTRY, Outcome, load_checks
+from app.incremental import (
+    REACH,
+    Reach,
+    Scope,
+    Shares,
+    checks_of,
+    combined_stats,
+    event_stats,
+    focus_inventory,
+    partition_of,
+    plan_scope,
+    save_state,
+)
 from app.inventory.audit_log import load_events
 from app.inventory.store import load_inventory
+from app.mappings import infer_statuses
 from app.models.assessment import (
     ACTIVE_STATUSES,
     PASSING_STATUSES,
     UNSCORED_STATUSES,
     Attestation,
+    CatalogVersion,
     EvaluationRun,
     Finding,
     FindingChange,
@@ -55,11 +73,22 @@ def snapshot_settings(settings) -> dict:
     }
 
 
-def run_checks(snapshot: Snapshot, catalog: Catalog) -> CheckResults:
-    """Run every catalogued check; a check that raises is recorded as an error and the rest go on."""
+def run_checks(
+    snapshot: Snapshot,
+    catalog: Catalog,
+    *,
+    check_ids: Iterable[str] | None = None,
+    agents: frozenset[str] | None = None,
+    shares: Shares | None = None,
+) -> CheckResults:
+    """Run every catalogued check; a check that raises is recorded as an error and the rest go on.
+
+    check_ids runs only those; agents keeps only the outcomes about those agents (and their accesses).
+    shares, when given, receives each agent's share of the statistics of the per-agent checks.
+    """
     load_checks()
     results = CheckResults()
-    for check_id in sorted(catalog.checks):
+    for check_id in sorted(catalog.checks if check_ids is None else check_ids):
         function = REGISTRY[check_id]
         try:
             outcomes = list(function(snapshot))
@@ -68,35 +97,53 @@ def run_checks(snapshot: Snapshot, catalog: Catalog) -> CheckResults:
             results.errors[check_id] = f"{type(exc).__name__}: {exc}"
             results.stats[check_id] = {"examined": 0, "passed": 0, "failed": 0}
             continue
+        if agents is not None:
+            outcomes = [o for o in outcomes if partition_of(o.subject_kind, o.subject_id) in agents]
         examined = set()
-        failed = 0
+        failing = []
         for outcome in outcomes:
-            subject = (outcome.subject_kind, outcome.subject_id)
+            subject = outcome[:2]  # (subject_kind, subject_id)
             examined.add(subject)
             if not outcome.passed:
-                failed += 1
+                failing.append(subject)
                 results.failing[(check_id, *subject)] = outcome
         results.examined[check_id] = examined
         results.stats[check_id] = {
             "examined": len(examined),
-            "passed": len(examined) - failed,
-            "failed": failed,
+            "passed": len(examined) - len(failing),
+            "failed": len(failing),
         }
+        if shares is not None and REACH.get(check_id) == Reach.AGENT:
+            _add_shares(shares, check_id, examined, failing)
     return results
+
+
+def _add_shares(
+    shares: Shares, check_id: str, examined: set[tuple[str, str]], failing: list[tuple[str, str]]
+):
+    """Count one check's examined and failed outcomes per agent, as run_checks counts them overall."""
+    counts: dict[str | None, list[int]] = {}
+    for subjects, column in ((examined, 0), (failing, 1)):
+        for kind, subject_id in subjects:
+            agent_id = partition_of(kind, subject_id)
+            count = counts.get(agent_id)
+            if count is None:
+                count = counts[agent_id] = [0, 0]
+            count[column] += 1
+    for agent_id, count in counts.items():
+        shares.setdefault(agent_id, {})[check_id] = count
 
 
 def attribute(snapshot: Snapshot, kind: str, subject_id: str) -> tuple[str | None, str | None, str | None]:
     """The agent, team and environment a finding's subject belongs to, for filtering."""
     agent_id = None
-    if kind == "agent":
-        agent_id = subject_id
-    elif kind == "access":
-        agent_id = subject_id.split("::", 1)[0]
+    if kind in ("agent", "access"):
+        agent_id = partition_of(kind, subject_id)
     elif kind == "credential":
         holders = snapshot.credential_holders.get(subject_id, ())
         agent_id = holders[0] if holders else None
     elif kind == "approval":
-        approval = next((a for a in snapshot.approvals if a.id == subject_id), None)
+        approval = snapshot.approvals_by_id.get(subject_id)
         agent_id = approval.agent if approval else None
     agent = snapshot.agents_by_id.get(agent_id) if agent_id else None
     return agent_id, agent.team if agent else None, agent.environment if agent else None
@@ -113,6 +160,53 @@ class EvaluationSummary:
     open_total: int
 
 
+@dataclass
+class _Checked:
+    """What one run checked: the results, over which subjects, against which inventory."""
+
+    snapshot: Snapshot
+    results: CheckResults
+    scope: Scope | None
+    shares: Shares | None
+    description: str
+
+
+def _check_everything(
+    session: Session, catalog: Catalog, inventory, settings: dict, now, why: str
+) -> _Checked:
+    snapshot = Snapshot(inventory, now=now, settings=settings, events=load_events(session))
+    shares: Shares = {}
+    results = run_checks(snapshot, catalog, shares=shares)
+    agent_ids = set(snapshot.events_by_agent) | {a.id for a in inventory.agents}
+    # An agent id with "::" in it makes the agent of an access subject ambiguous: keep no shares then.
+    return _Checked(snapshot, results, None, None if any("::" in a for a in agent_ids) else shares, why)
+
+
+def _check_scope(
+    session: Session, catalog: Catalog, inventory, settings: dict, now, scope: Scope
+) -> _Checked:
+    """Re-check the scope: per-agent checks for its agents only, inventory-wide ones over everything."""
+    snapshot = Snapshot(inventory, now=now, settings=settings, has_events=scope.has_events)
+    results = run_checks(snapshot, catalog, check_ids=checks_of(catalog, Reach.INVENTORY))
+    focus = Snapshot(
+        focus_inventory(inventory, scope.agents),
+        now=now,
+        settings=settings,
+        events=load_events(session, agents=scope.agents),
+        has_events=scope.has_events,
+    )
+    shares: Shares = {}
+    per_agent = run_checks(
+        focus, catalog, check_ids=checks_of(catalog, Reach.AGENT), agents=scope.agents, shares=shares
+    )
+    results.failing.update(per_agent.failing)
+    results.examined.update(per_agent.examined)
+    results.errors.update(per_agent.errors)
+    rechecked = {**results.stats, **per_agent.stats}
+    results.stats = combined_stats(scope, rechecked, shares, catalog)
+    return _Checked(snapshot, results, scope, shares, scope.describe())
+
+
 def run_evaluation(
     session: Session,
     *,
@@ -121,95 +215,117 @@ def run_evaluation(
     trigger: str,
     actor: str,
     now: datetime | None = None,
+    changed_agents: Iterable[str] | None = None,
 ) -> EvaluationSummary:
-    """Evaluate the stored inventory, reconcile findings by stable key and record the run."""
+    """Evaluate the stored inventory, reconcile findings by stable key and record the run.
+
+    Given changed_agents (the agents added, edited or removed since the last run, and nothing else
+    changed), only what those changes can affect is re-checked (app/incremental.py), with the same
+    findings, statistics and requirement statuses as a full run; without, or when that cannot be
+    sure, everything is.
+    """
+    with _without_gc_pauses():
+        return _run_evaluation(
+            session,
+            catalog=catalog,
+            settings=settings,
+            trigger=trigger,
+            actor=actor,
+            now=now,
+            changed_agents=changed_agents,
+        )
+
+
+@contextmanager
+def _without_gc_pauses():
+    """Suspend the cyclic garbage collector for a run.
+
+    A run allocates millions of small objects (events, outcomes, rows) and frees them by reference
+    counting; left on, the collector walks every live one over and over and takes a third of the run.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run_evaluation(
+    session: Session,
+    *,
+    catalog: Catalog,
+    settings,
+    trigger: str,
+    actor: str,
+    now: datetime | None,
+    changed_agents: Iterable[str] | None,
+) -> EvaluationSummary:
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    snapshot = Snapshot(
-        load_inventory(session), now=now, settings=snapshot_settings(settings), events=load_events(session)
-    )
-    results = run_checks(snapshot, catalog)
+    # Findings are written with plain statements below: pending ORM changes go first.
+    session.flush()
+    values = snapshot_settings(settings)
+    inventory = load_inventory(session)
+    stored_events = event_stats(session)
+    scope, why = None, "full"
+    if changed_agents is not None:
+        scope, why = plan_scope(
+            session,
+            catalog=catalog,
+            settings=values,
+            inventory=inventory,
+            changed_agents=changed_agents,
+            events=stored_events,
+            now=now,
+        )
+    checked = None
+    if scope is not None:
+        checked = _check_scope(session, catalog, inventory, values, now, scope)
+        if checked.results.errors:
+            # A check that crashes on some agents may not on others: only a full run says which.
+            checked, why = None, "full: a check crashed on the changed agents"
+    if checked is None:
+        checked = _check_everything(session, catalog, inventory, values, now, why)
+    snapshot, results = checked.snapshot, checked.results
     run = EvaluationRun(started_at=now, trigger=trigger, actor=actor, catalog_hash=catalog.hash)
     session.add(run)
     session.flush()
 
-    existing = {
-        (f.check_id, f.subject_kind, f.subject_id): f for f in session.exec(select(Finding)).scalars()
-    }
-    events: list[tuple[Finding, FindingChange, str]] = []
-    opened = resolved = reopened = 0
-    still_failing: list[int] = []
-    for key, outcome in results.failing.items():
-        finding = existing.get(key)
-        if finding is None:
-            agent_id, team, environment = attribute(snapshot, key[1], key[2])
-            finding = Finding(
-                check_id=key[0],
-                subject_kind=key[1],
-                subject_id=key[2],
-                severity=catalog.checks[key[0]].severity,
-                detail=outcome.detail,
-                agent_id=agent_id,
-                team=team,
-                environment=environment,
-                first_seen_at=now,
-                last_seen_at=now,
-                last_run_id=run.id,
-            )
-            session.add(finding)
-            existing[key] = finding
-            events.append((finding, FindingChange.OPENED, outcome.detail))
-            opened += 1
-        elif finding.status == FindingStatus.RESOLVED.value:
-            finding.status = FindingStatus.REOPENED.value
-            finding.reopened_count += 1
-            finding.resolved_at = None
-            finding.detail, finding.last_seen_at, finding.last_run_id = outcome.detail, now, run.id
-            events.append((finding, FindingChange.REOPENED, outcome.detail))
-            reopened += 1
-        elif finding.detail != outcome.detail:
-            finding.detail, finding.last_seen_at, finding.last_run_id = outcome.detail, now, run.id
-        else:
-            still_failing.append(finding.id)
-    for key, finding in existing.items():
-        if finding.status not in ACTIVE_STATUSES or key in results.failing:
-            continue
-        check_id, kind, subject_id = key
-        if check_id in results.errors:
-            continue  # a crashed check proves nothing either way
-        if check_id in catalog.checks and (kind, subject_id) in results.examined.get(check_id, set()):
-            detail = "The check passes for this subject now."
-        else:
-            detail = "The subject is no longer examined by this check (changed or left the inventory)."
-        finding.status, finding.resolved_at, finding.last_run_id = FindingStatus.RESOLVED.value, now, run.id
-        events.append((finding, FindingChange.RESOLVED, detail))
-        resolved += 1
-    for start in range(0, len(still_failing), 500):
-        chunk = still_failing[start : start + 500]
-        session.execute(
-            update(Finding).where(Finding.id.in_(chunk)).values(last_seen_at=now, last_run_id=run.id)
-        )
-    session.flush()
-    session.add_all(
-        FindingEvent(finding_id=f.id, run_id=run.id, at=now, change=change.value, detail=detail)
-        for f, change, detail in events
+    changes = reconcile_findings(
+        session, snapshot=snapshot, catalog=catalog, results=results, run=run, scope=scope
     )
+    opened, resolved, reopened = changes.opened, changes.resolved, changes.reopened
+    save_state(
+        session,
+        run=run,
+        catalog=catalog,
+        settings=values,
+        events=stored_events,
+        shares=checked.shares,
+        scope=checked.scope,
+    )
+    _expire_findings(session)
 
-    statuses = requirement_statuses(session, catalog, results, now)
+    statuses, inferences = requirement_statuses(session, catalog, results, now)
     run.requirement_statuses = statuses
+    run.requirement_inferences = inferences
+    pin_catalog(session, run, catalog, now)
     run.scores = {fw: framework_score(s) for fw, s in statuses.items()}
     run.check_stats = results.stats
     run.check_errors = results.errors
-    open_total = sum(1 for f in existing.values() if f.status in ACTIVE_STATUSES)
+    open_total = changes.open_total
     run.counts = {
         "checks": len(catalog.checks),
         "outcomes": sum(s["examined"] for s in results.stats.values()),
-        "failed": len(results.failing),
+        "failed": sum(s["failed"] for s in results.stats.values()) if scope else len(results.failing),
         "errors": len(results.errors),
         "opened": opened,
         "resolved": resolved,
         "reopened": reopened,
         "open": open_total,
+        "scope": checked.description,
     }
     run.finished_at = datetime.now(UTC)
     run.duration_ms = round((time.perf_counter() - started) * 1000)
@@ -224,6 +340,212 @@ def run_evaluation(
         )
     session.flush()
     return EvaluationSummary(run, opened, resolved, reopened, open_total)
+
+
+@dataclass
+class FindingChanges:
+    """What reconciling one run's outcomes did to the stored findings."""
+
+    opened: int = 0
+    resolved: int = 0
+    reopened: int = 0
+    open_total: int = 0
+
+
+FINDING_COLUMNS = (
+    "check_id",
+    "subject_kind",
+    "subject_id",
+    "status",
+    "severity",
+    "detail",
+    "agent_id",
+    "team",
+    "environment",
+    "first_seen_at",
+    "last_seen_at",
+    "resolved_at",
+    "reopened_count",
+    "last_run_id",
+)
+EVENT_COLUMNS = ("finding_id", "run_id", "at", "change", "detail")
+PASSES_NOW = "The check passes for this subject now."
+NOT_EXAMINED = "The subject is no longer examined by this check (changed or left the inventory)."
+
+
+def reconcile_findings(
+    session: Session,
+    *,
+    snapshot: Snapshot,
+    catalog: Catalog,
+    results: CheckResults,
+    run: EvaluationRun,
+    scope: Scope | None = None,
+) -> FindingChanges:
+    """Open, update, reopen and resolve findings by stable key, with set-based statements.
+
+    A full run reconsiders every stored finding; a scoped one only those of the checks and
+    subjects it re-checked, and leaves the others as the run before left them.
+    """
+    now = run.started_at
+    existing = _existing_findings(session, catalog, scope)
+    changes = FindingChanges()
+    new_rows: list[tuple] = []
+    reopened: list[dict] = []
+    redetailed: list[dict] = []
+    seen: list[int] = []
+    events: list[tuple] = []
+    t = Finding.__table__
+    e = FindingEvent.__table__
+    stored_now = _db_value(session, t.c.last_seen_at, now)
+    opened = FindingStatus.OPEN.value
+    for key, outcome in results.failing.items():
+        found = existing.get(key)
+        if found is None:
+            check_id, kind, subject_id = key
+            agent_id, team, environment = attribute(snapshot, kind, subject_id)
+            severity = catalog.checks[check_id].severity
+            subject = (check_id, kind, subject_id, opened, severity, outcome.detail)
+            new_rows.append((*subject, agent_id, team, environment, stored_now, stored_now, None, 0, run.id))
+            changes.opened += 1
+            continue
+        finding_id, status, detail = found
+        if status == FindingStatus.RESOLVED.value:
+            reopened.append({"b_id": finding_id, "b_detail": outcome.detail})
+            events.append((finding_id, run.id, stored_now, FindingChange.REOPENED.value, outcome.detail))
+            changes.reopened += 1
+        elif detail != outcome.detail:
+            redetailed.append({"b_id": finding_id, "b_detail": outcome.detail})
+        else:
+            seen.append(finding_id)
+    resolved: list[dict] = []
+    active_before = 0
+    for key, (finding_id, status, _) in existing.items():
+        if status not in ACTIVE_STATUSES:
+            continue
+        active_before += 1
+        check_id, kind, subject_id = key
+        if key in results.failing or check_id in results.errors:
+            continue  # still failing; or a crashed check, which proves nothing either way
+        examined = check_id in catalog.checks and (kind, subject_id) in results.examined.get(check_id, ())
+        resolved.append({"b_id": finding_id})
+        detail = PASSES_NOW if examined else NOT_EXAMINED
+        events.append((finding_id, run.id, stored_now, FindingChange.RESOLVED.value, detail))
+        changes.resolved += 1
+
+    by_id = t.c.id == bindparam("b_id")
+    if new_rows:
+        newest_before = session.execute(select(func.max(t.c.id))).scalar() or 0
+        _execute_many(session, insert(t), FINDING_COLUMNS, new_rows)
+        # The opened findings' first events, from the rows just written: no ids travel back and forth.
+        first_events = select(
+            t.c.id,
+            literal(run.id),
+            literal(now, e.c.at.type),
+            literal(FindingChange.OPENED.value),
+            t.c.detail,
+        ).where(t.c.id > newest_before, t.c.last_run_id == run.id)
+        session.execute(insert(e).from_select(EVENT_COLUMNS, first_events))
+    if reopened:
+        session.execute(
+            update(t)
+            .where(by_id)
+            .values(
+                status=FindingStatus.REOPENED.value,
+                reopened_count=t.c.reopened_count + 1,
+                resolved_at=None,
+                detail=bindparam("b_detail"),
+                last_seen_at=now,
+                last_run_id=run.id,
+            ),
+            reopened,
+        )
+    if redetailed:
+        session.execute(
+            update(t).where(by_id).values(detail=bindparam("b_detail"), last_seen_at=now, last_run_id=run.id),
+            redetailed,
+        )
+    if resolved:
+        session.execute(
+            update(t)
+            .where(by_id)
+            .values(status=FindingStatus.RESOLVED.value, resolved_at=now, last_run_id=run.id),
+            resolved,
+        )
+    if seen:
+        _execute_many(
+            session,
+            update(t).where(by_id).values(last_seen_at=bindparam("b_now"), last_run_id=bindparam("b_run")),
+            ("b_now", "b_run", "b_id"),
+            [(stored_now, run.id, finding_id) for finding_id in seen],
+        )
+    _execute_many(session, insert(e), EVENT_COLUMNS, events)
+    if scope is None:
+        changes.open_total = active_before - changes.resolved + changes.reopened + changes.opened
+    else:
+        changes.open_total = session.execute(
+            select(func.count()).select_from(t).where(t.c.status.in_(ACTIVE_STATUSES))
+        ).scalar()
+    return changes
+
+
+def _existing_findings(
+    session: Session, catalog: Catalog, scope: Scope | None
+) -> dict[Key, tuple[int, str, str]]:
+    """The stored findings a run reconsiders, by key: (id, status, detail). Columns, not entities."""
+    t = Finding.__table__
+    columns = select(t.c.id, t.c.check_id, t.c.subject_kind, t.c.subject_id, t.c.status, t.c.detail)
+    if scope is None:
+        queries = [columns]
+    else:
+        queries = [columns.where(t.c.check_id.in_(sorted(checks_of(catalog, Reach.INVENTORY))))]
+        per_agent = sorted(checks_of(catalog, Reach.AGENT))
+        agents = sorted(scope.agents)
+        for start in range(0, len(agents), 500):
+            chunk = agents[start : start + 500]
+            queries.append(columns.where(and_(t.c.check_id.in_(per_agent), t.c.agent_id.in_(chunk))))
+    found: dict[Key, tuple[int, str, str]] = {}
+    for query in queries:
+        for finding_id, check_id, kind, subject_id, status, detail in session.execute(query):
+            is_per_agent = scope is not None and REACH[check_id] == Reach.AGENT
+            if is_per_agent and partition_of(kind, subject_id) not in scope.agents:
+                continue
+            found[(check_id, kind, subject_id)] = (finding_id, status, detail)
+    return found
+
+
+def _execute_many(session: Session, statement, names: tuple[str, ...], rows: list[tuple]) -> None:
+    """Execute a statement once per row of values (in names' order) straight through the driver.
+
+    SQLAlchemy's per-row parameter processing would cost more than the database's own work on a
+    hundred thousand findings, so the rows hold values as the database takes them (_db_value).
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect, column_keys=list(names), for_executemany=True)
+    if not compiled.positional:
+        params = [dict(zip(names, row, strict=True)) for row in rows]
+    elif tuple(compiled.positiontup) == names:
+        params = rows
+    else:
+        order = [names.index(name) for name in compiled.positiontup]
+        params = [tuple(row[i] for i in order) for row in rows]
+    connection.exec_driver_sql(str(compiled), params)
+
+
+def _db_value(session: Session, column, value):
+    """A value as the column's type hands it to the driver (a datetime as SQLite stores it, say)."""
+    dialect = session.connection().dialect
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor(value) if processor is not None and value is not None else value
+
+
+def _expire_findings(session: Session) -> None:
+    """Forget the findings the session holds: they were just written with plain statements."""
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, Finding):
+            session.expire(instance)
 
 
 def active_exception_finding_ids(session: Session, now: datetime) -> set[int]:
@@ -246,11 +568,15 @@ def current_attestations(session: Session, now: datetime) -> dict[tuple[str, str
     return {(a.framework_id, a.requirement_id): a for a in rows}
 
 
-def requirement_statuses(session: Session, catalog: Catalog, results: CheckResults, now: datetime) -> dict:
-    """Each framework's requirement statuses, explained by their checks or attestation."""
+def requirement_statuses(
+    session: Session, catalog: Catalog, results: CheckResults, now: datetime
+) -> tuple[dict, dict]:
+    """Requirement statuses by checks, attestation or else mappings; and where each inferred one came from."""
     excepted = active_exception_finding_ids(session, now)
     unexcepted_open: dict[str, int] = defaultdict(int)
-    for finding in session.exec(select(Finding).where(Finding.status.in_(ACTIVE_STATUSES))).scalars():
+    # Two columns, not entities: a hundred thousand ORM objects would cost seconds.
+    active = select(Finding.id, Finding.check_id).where(Finding.status.in_(ACTIVE_STATUSES))
+    for finding in session.execute(active):
         if finding.id not in excepted:
             unexcepted_open[finding.check_id] += 1
     attestations = current_attestations(session, now)
@@ -276,15 +602,34 @@ def requirement_statuses(session: Session, catalog: Catalog, results: CheckResul
                 status = RequirementStatus.PASS
             per_requirement[requirement.id] = status.value
         statuses[framework.id] = per_requirement
-    return statuses
+    return infer_statuses(catalog, statuses)
 
 
 def framework_score(statuses: dict[str, str]) -> float | None:
     """Passing requirements over applicable ones, as a percentage; None when nothing is applicable."""
+    # A partial requirement is applicable and not passing: part of it is not shown to be met.
     applicable = [s for s in statuses.values() if s not in UNSCORED_STATUSES]
     if not applicable:
         return None
     return round(100 * sum(s in PASSING_STATUSES for s in applicable) / len(applicable), 1)
+
+
+def pin_catalog(session: Session, run: EvaluationRun, catalog: Catalog, now: datetime) -> None:
+    """Pin the run to its catalog version; a changed catalog gets a new version listing what changed."""
+    latest = session.execute(
+        select(CatalogVersion.id, CatalogVersion.hash).order_by(CatalogVersion.id.desc()).limit(1)
+    ).first()
+    if latest is not None and latest.hash == catalog.hash:
+        run.catalog_version_id = latest.id
+        return
+    before = session.get(CatalogVersion, latest.id).pin if latest is not None else None
+    pin = catalog.pin()
+    version = CatalogVersion(
+        hash=catalog.hash, first_run_id=run.id, pinned_at=now, pin=pin, changes=catalog_changes(before, pin)
+    )
+    session.add(version)
+    session.flush()
+    run.catalog_version_id = version.id
 
 
 def plan_findings(

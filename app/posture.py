@@ -20,7 +20,7 @@ from app.models.assessment import (
     RiskAcceptance,
 )
 
-STATUS_ORDER = ("fail", "error", "not_attested", "pass", "attested", "no_data", "not_applicable")
+STATUS_ORDER = ("fail", "error", "not_attested", "partial", "pass", "attested", "no_data", "not_applicable")
 
 
 def latest_run(session: Session) -> EvaluationRun | None:
@@ -83,20 +83,17 @@ def build_overview(session: Session, catalog: Catalog, *, now: datetime) -> Over
                 sum(s.get("examined", 0) for s in stats),
             )
         )
-    excepted_ids = active_exception_finding_ids(session, now)
-    open_rows = session.execute(
-        select(Finding.id, Finding.severity, Finding.check_id).where(Finding.status.in_(ACTIVE_STATUSES))
-    ).all()
     by_severity = dict.fromkeys(SEVERITIES, 0)
     by_domain: Counter = Counter()
-    excepted = 0
-    for finding_id, severity, check_id in open_rows:
-        if finding_id in excepted_ids:
-            excepted += 1
+    excepted_counts = _excepted_counts(session, now)
+    excepted = sum(excepted_counts.values())
+    for severity, check_id, count in _open_counts(session, run):
+        count -= excepted_counts.get((severity, check_id), 0)
+        if not count:
             continue
-        by_severity[severity] = by_severity.get(severity, 0) + 1
+        by_severity[severity] = by_severity.get(severity, 0) + count
         meta = catalog.checks.get(check_id)
-        by_domain[meta.domain if meta else "retired checks"] += 1
+        by_domain[meta.domain if meta else "retired checks"] += count
     changes = session.execute(
         select(FindingEvent, Finding)
         .join(Finding, Finding.id == FindingEvent.finding_id)
@@ -106,6 +103,51 @@ def build_overview(session: Session, catalog: Catalog, *, now: datetime) -> Over
     return Overview(
         run, cards, by_severity, dict(by_domain.most_common()), excepted, [tuple(c) for c in changes]
     )
+
+
+# Findings change only in evaluation runs, so their counts are a fact of the newest run: counted once
+# per run and process (a GROUP BY over every open finding), not on every overview.
+_OPEN_COUNTS: dict[tuple, list[tuple[str, str, int]]] = {}
+
+
+def _open_counts(session: Session, run: EvaluationRun | None) -> list[tuple[str, str, int]]:
+    """Open findings by (severity, check), oldest group first, as they stand after the newest run."""
+    key = (str(session.get_bind().url), run.id, run.finished_at) if run else None
+    counts = _OPEN_COUNTS.get(key) if key else None
+    if counts is None:
+        counts = [
+            (severity, check_id, count)
+            for severity, check_id, count, _ in session.execute(
+                select(Finding.severity, Finding.check_id, func.count(), func.min(Finding.id))
+                .where(Finding.status.in_(ACTIVE_STATUSES))
+                .group_by(Finding.severity, Finding.check_id)
+                # Domains with equal counts keep the order of their oldest finding.
+                .order_by(func.min(Finding.id))
+            )
+        ]
+        if key:
+            if len(_OPEN_COUNTS) > 16:
+                _OPEN_COUNTS.clear()
+            _OPEN_COUNTS[key] = counts
+    return counts
+
+
+def _excepted_counts(session: Session, now: datetime) -> Counter:
+    """Open findings a current exception covers, by (severity, check): few, counted from the exceptions."""
+    covered = (
+        select(RiskAcceptance.finding_id)
+        .where(RiskAcceptance.expires_at > now, RiskAcceptance.revoked_at.is_(None))
+        .distinct()
+        .subquery()
+    )
+    rows = session.execute(
+        select(Finding.severity, Finding.check_id, func.count())
+        .select_from(covered)
+        .join(Finding, Finding.id == covered.c.finding_id)
+        .where(Finding.status.in_(ACTIVE_STATUSES))
+        .group_by(Finding.severity, Finding.check_id)
+    )
+    return Counter({(severity, check_id): count for severity, check_id, count in rows})
 
 
 @dataclass

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import fnmatch
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from app.checks import Outcome, check, fail, pass_
-from app.snapshot import Access, Snapshot
+from app.snapshot import Access, Snapshot, is_glob
 
 
 def _ids(policies) -> str:
     return ", ".join(p.id for p in policies)
+
+
+def _matching(refs: list[str], pattern: str) -> list[str]:
+    """The refs (sorted) that a glob pattern matches: only those sharing its literal prefix are tried."""
+    prefix = pattern[: min((i for i in map(pattern.find, "*?[") if i >= 0), default=len(pattern))]
+    start = end = bisect_left(refs, prefix)
+    while end < len(refs) and refs[end].startswith(prefix):
+        end += 1
+    return [ref for ref in refs[start:end] if fnmatch.fnmatchcase(ref, pattern)]
 
 
 def _sensitive_not_denied(snap: Snapshot) -> Iterator[Access]:
@@ -149,18 +159,19 @@ def policy_evaluated_at_runtime(snap: Snapshot) -> Iterator[Outcome]:
 @check
 def policy_grants_no_wildcard_to_sensitive_tools(snap: Snapshot) -> Iterator[Outcome]:
     """No allow policy reaches a sensitive tool through a wildcard pattern or a wildcard subject."""
-    sensitive = [t.ref for t in snap.sensitive_tools]
+    sensitive = sorted(t.ref for t in snap.sensitive_tools)
+    sensitive_set = frozenset(sensitive)
     cache: dict[str, list[str]] = {}
     for p in snap.policies:
         if p.effect != "allow":
             continue
         hits: set[str] = set()
         for pattern in p.tools:
-            if "*" in pattern or "?" in pattern or "[" in pattern:
+            if is_glob(pattern):
                 if pattern not in cache:
-                    cache[pattern] = [ref for ref in sensitive if fnmatch.fnmatchcase(ref, pattern)]
+                    cache[pattern] = _matching(sensitive, pattern)
                 hits.update(cache[pattern])
-            elif "*" in p.subjects and pattern in sensitive:
+            elif "*" in p.subjects and pattern in sensitive_set:
                 hits.add(pattern)
         if hits:
             shown = sorted(hits)

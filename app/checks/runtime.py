@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import chain
+from operator import attrgetter
 
 from app.checks import Outcome, check, fail, pass_
 from app.snapshot import Approval, Event, Snapshot
 
 EXAMPLES = 3
+_in_log_order = attrgetter("at", "event_id", "tool")
 
 
 def _when(at: datetime) -> str:
@@ -98,9 +101,11 @@ def _depth_bound(snap: Snapshot, agent_id: str, ref: str) -> int | None:
 def calls_within_chain_depth_limit(snap: Snapshot) -> Iterator[Outcome]:
     """Allowed calls stay within the chain depth their policies permit."""
     for (agent_id, ref), events in snap.events_by_access.items():
-        measured = [e for e in events if e.decision == "allow" and e.chain_depth is not None]
-        bound = _depth_bound(snap, agent_id, ref) if measured else None
+        bound = _depth_bound(snap, agent_id, ref)
         if bound is None:
+            continue
+        measured = [e for e in events if e.decision == "allow" and e.chain_depth is not None]
+        if not measured:
             continue
         subject = f"{agent_id}::{ref}"
         problems = [(e, f"depth {e.chain_depth}") for e in measured if e.chain_depth > bound]
@@ -136,10 +141,15 @@ def _credential_problem(snap: Snapshot, event: Event) -> str | bool | None:
 @check
 def calls_use_unexpired_credentials(snap: Snapshot) -> Iterator[Outcome]:
     """Allowed calls present credentials that were neither revoked nor expired at the time."""
+    credentials = snap.credentials_by_id
     for (agent_id, ref), events in snap.events_by_access.items():
         judged = []
         for e in events:
             if e.decision != "allow" or not e.credential:
+                continue
+            credential = credentials.get(e.credential)
+            if credential is not None and not credential.revoked_at and not credential.expires_at:
+                judged.append((e, None))  # never revoked, never expires: valid whenever it was used
                 continue
             problem = _credential_problem(snap, e)
             if problem is not False:
@@ -192,7 +202,10 @@ def calls_stay_within_declared_tools(snap: Snapshot) -> Iterator[Outcome]:
             continue
         declared = set(agent.tools)
         servers = set(agent.mcp_servers)
-        outside = [e for e in events if e.tool not in declared and e.tool.split(".", 1)[0] not in servers]
+        by_tool = snap.events_by_agent_tool[agent_id]
+        # Judged per tool rather than per call; the calls outside keep the agent's time order.
+        groups = [by_tool[t] for t in by_tool if t not in declared and t.split(".", 1)[0] not in servers]
+        outside = list(groups[0]) if len(groups) == 1 else sorted(chain(*groups), key=_in_log_order)
         if outside:
             tools = Counter(e.tool for e in outside)
             listed = ", ".join(f"{t} ({n}×)" for t, n in sorted(tools.items()))
@@ -211,7 +224,7 @@ def calls_stay_within_declared_tools(snap: Snapshot) -> Iterator[Outcome]:
 @check
 def production_agent_is_monitored(snap: Snapshot) -> Iterator[Outcome]:
     """Active production agents show up in the audit logs (when any audit log is imported)."""
-    if not snap.events:
+    if not snap.has_events:
         return
     window = timedelta(days=snap.setting("monitoring_window_days", 30))
     since = snap.now - window
@@ -219,7 +232,7 @@ def production_agent_is_monitored(snap: Snapshot) -> Iterator[Outcome]:
         if agent.environment != "production" or agent.status != "active":
             continue
         events = snap.events_by_agent.get(agent.id, ())
-        recent = [e for e in events if e.at >= since]
+        recent = snap.events_since(agent.id, since)
         if recent:
             yield pass_(
                 "agent",

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from app.audit import record_change
 from app.inventory.reader import Document, ImportError_, collect_files, read_document
 from app.inventory.schema import KINDS
-from app.inventory.store import delete_entries, insert_entries, load_inventory
+from app.inventory.store import delete_entries, insert_entries, load_inventory, paused_gc
 from app.inventory.validate import Origin, ParsedEntries, parse_documents
 from app.models.inventory import ImportRecord
 from app.snapshot import Inventory
@@ -59,6 +59,7 @@ class ImportResult:
         return any(c.created or c.updated or c.removed for c in self.changes.values())
 
 
+@paused_gc()
 def import_inventory(
     session: Session,
     *,
@@ -88,6 +89,7 @@ def import_inventory(
     )
 
 
+@paused_gc()
 def import_documents(
     session: Session,
     *,

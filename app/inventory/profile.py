@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -10,7 +11,8 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from app.inventory.store import load_inventory
+from app.inventory.store import Selection, load_inventory, policy_ids_naming
+from app.models import inventory as m
 from app.models.assessment import ACTIVE_STATUSES, Finding
 from app.models.runtime import AuditEvent
 from app.snapshot import Access, Agent, Approval, Credential, McpServer, Snapshot
@@ -37,23 +39,31 @@ class AgentProfile:
 
 def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentProfile | None:
     """The profile of one agent, or None when no such agent exists."""
-    snapshot = Snapshot(load_inventory(session), now=now)
+    edges = session.execute(select(m.AgentDelegation.agent_id, m.AgentDelegation.delegate_id)).all()
+    component = _delegation_component(agent_id, edges)
+    snapshot = Snapshot(load_inventory(session, _profile_selection(session, agent_id, component)), now=now)
     agent = snapshot.agents_by_id.get(agent_id)
     if agent is None:
         return None
+    holders: dict[str, list[str]] = defaultdict(list)
+    for holder, credential_id in session.execute(
+        select(m.AgentCredential.agent_id, m.AgentCredential.credential_id)
+        .where(m.AgentCredential.credential_id.in_(agent.credentials))
+        .order_by(m.AgentCredential.agent_id)
+    ):
+        holders[credential_id].append(holder)
     credentials = [
-        (snapshot.credentials_by_id[c], snapshot.credential_holders.get(c, ()))
+        (snapshot.credentials_by_id[c], tuple(holders[c]))
         for c in agent.credentials
         if c in snapshot.credentials_by_id
     ]
-    accesses = list(snapshot.accesses_by_agent.get(agent.id, ()))
-    if agent.status == "retired":
-        accesses = [
-            Access(agent, snapshot.tools_by_ref[ref], *snapshot.policies_for(agent.id, ref))
-            for ref in agent.tools
-            if ref in snapshot.tools_by_ref
-        ]
-    delegated_by = sorted(a.id for a in snapshot.agents if agent.id in a.delegates_to)
+    # Every listed tool it can reach, as Snapshot.accesses has them (which leaves out retired agents).
+    accesses = [
+        Access(agent, snapshot.tools_by_ref[ref], *snapshot.policies_for(agent.id, ref))
+        for ref in agent.tools
+        if ref in snapshot.tools_by_ref
+    ]
+    delegated_by = sorted({source for source, target in edges if target == agent.id})
     findings = list(
         session.execute(
             select(Finding)
@@ -77,12 +87,46 @@ def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentPro
         accesses=accesses,
         delegates=delegates,
         delegated_by=delegated_by,
-        approvals=[a for a in snapshot.approvals if a.agent == agent.id],
+        approvals=list(snapshot.approvals),
         findings=findings,
         graph=delegation_svg(agent, snapshot, delegated_by),
         calls=calls,
         call_count=call_count,
         servers=[snapshot.servers_by_id[s] for s in agent.mcp_servers if s in snapshot.servers_by_id],
+    )
+
+
+def _delegation_component(agent_id: str, edges) -> set[str]:
+    """The agents linked to this one by delegation in either direction: every cycle through it is inside."""
+    neighbours: dict[str, set[str]] = defaultdict(set)
+    for source, target in edges:
+        neighbours[source].add(target)
+        neighbours[target].add(source)
+    component, frontier = {agent_id}, [agent_id]
+    while frontier:
+        frontier = [n for current in frontier for n in neighbours[current] if n not in component]
+        component.update(frontier)
+    return component
+
+
+def _profile_selection(session: Session, agent_id: str, component: set[str]) -> Selection:
+    """What one agent's profile reads: its delegation component, their servers, its credentials,
+    the policies that may name it, and its approvals; a small part of the inventory, chosen by id."""
+    refs = select(m.AgentTool.tool_ref).where(m.AgentTool.agent_id.in_(sorted(component)))
+    servers = set(session.execute(select(m.Tool.server_id).where(m.Tool.ref.in_(refs))).scalars())
+    servers.update(
+        session.execute(select(m.AgentServer.server_id).where(m.AgentServer.agent_id == agent_id)).scalars()
+    )
+    credentials = session.execute(
+        select(m.AgentCredential.credential_id).where(m.AgentCredential.agent_id == agent_id)
+    ).scalars()
+    approvals = session.execute(select(m.Approval.id).where(m.Approval.agent_id == agent_id)).scalars()
+    return Selection(
+        agents=frozenset(component),
+        mcp_servers=frozenset(servers),
+        credentials=frozenset(credentials),
+        policies=frozenset(policy_ids_naming(session, agent_id)),
+        approvals=frozenset(approvals),
     )
 
 
@@ -165,7 +209,7 @@ def subject_record(session: Session, kind: str, subject_id: str) -> dict | None:
     """A finding's subject as it stands in the inventory, in the contract's format (the evidence)."""
     from app.inventory.export import inventory_documents
 
-    documents = inventory_documents(load_inventory(session))
+    none = frozenset()
     by_kind = {
         "agent": "agents",
         "credential": "credentials",
@@ -175,16 +219,27 @@ def subject_record(session: Session, kind: str, subject_id: str) -> dict | None:
     }
     if kind == "tool":
         server_id, _, tool_name = subject_id.partition(".")
+        selection = Selection(none, frozenset({server_id}), none, none, none)
+        documents = inventory_documents(load_inventory(session, selection))
         server = next((s for s in documents["mcp_servers"] if s["id"] == server_id), None)
         tool = next((t for t in (server or {}).get("tools", []) if t["name"] == tool_name), None)
         return {"server": server_id, **tool} if tool else None
     if kind == "access":
         agent_id, _, tool_ref = subject_id.partition("::")
         server_id, _, tool_name = tool_ref.partition(".")
+        selection = Selection(
+            frozenset({agent_id}),
+            frozenset({server_id}),
+            none,
+            frozenset(policy_ids_naming(session, agent_id)),
+            none,
+        )
+        inventory = load_inventory(session, selection)
+        documents = inventory_documents(inventory)
         agent = next((a for a in documents["agents"] if a["id"] == agent_id), None)
         server = next((s for s in documents["mcp_servers"] if s["id"] == server_id), None)
         tool = next((t for t in (server or {}).get("tools", []) if t["name"] == tool_name), None)
-        snapshot = Snapshot(load_inventory(session), now=datetime.now().astimezone())
+        snapshot = Snapshot(inventory, now=datetime.now().astimezone())
         allows, denies = snapshot.policies_for(agent_id, tool_ref)
         return {
             "agent": agent,
@@ -192,5 +247,10 @@ def subject_record(session: Session, kind: str, subject_id: str) -> dict | None:
             "allow_policies": [p.id for p in allows],
             "deny_policies": [p.id for p in denies],
         }
-    entries = documents.get(by_kind.get(kind, ""), [])
+    if kind not in by_kind:
+        return None
+    selection = Selection(
+        **{k: frozenset({subject_id}) if k == by_kind[kind] else none for k in by_kind.values()}
+    )
+    entries = inventory_documents(load_inventory(session, selection)).get(by_kind[kind], [])
     return next((e for e in entries if e["id"] == subject_id), None)

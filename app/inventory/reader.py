@@ -194,7 +194,9 @@ class _NodeBuilder:
         self.seen: set[int] = set()
         self.expanded = 0
         self.alias_line: int | None = None
-        self.constructor = yaml.SafeLoader("")
+        # A constructor alone, not a whole SafeLoader: a loader refers to itself, so each one (with
+        # every node it cached) would outlive the file until the garbage collector runs.
+        self.constructor = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: Path_):
         # A node met a second time was reached through an alias: count it against the limit.

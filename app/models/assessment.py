@@ -38,6 +38,7 @@ class RequirementStatus(StrEnum):
     ATTESTED = "attested"  # manual requirement with a current attestation
     NOT_ATTESTED = "not_attested"  # manual requirement with no current attestation
     NOT_APPLICABLE = "not_applicable"  # manual requirement attested as not applicable
+    PARTIAL = "partial"  # inferred through a mapping that covers only part of it (subset, intersect): not met
 
 
 PASSING_STATUSES = (RequirementStatus.PASS.value, RequirementStatus.ATTESTED.value)
@@ -61,6 +62,22 @@ class EvaluationRun(SQLModel, table=True):
     check_errors: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     scores: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     requirement_statuses: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # {framework: {requirement: provenance}} for each status inferred through mappings (app/mappings.py)
+    requirement_inferences: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    catalog_version_id: int | None = Field(default=None, index=True)
+
+
+class CatalogVersion(SQLModel, table=True):
+    """A catalog as runs used it: pinned by the first run on it, with what changed since the one before."""
+
+    __tablename__ = "catalog_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    hash: str = Field(index=True)
+    first_run_id: int = Field(index=True)
+    pinned_at: datetime
+    pin: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    changes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class Finding(SQLModel, table=True):
@@ -128,3 +145,26 @@ class Attestation(SQLModel, table=True):
     attested_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+class ReminderItemKind(StrEnum):
+    """What an expiry reminder is about."""
+
+    EXCEPTION = "exception"  # a risk acceptance (RiskAcceptance)
+    ATTESTATION = "attestation"  # an attestation of a manual requirement
+
+
+class SentReminder(SQLModel, table=True):
+    """An expiry reminder e-mailed for one exception or attestation at one threshold; each goes out once."""
+
+    __tablename__ = "sent_reminder"
+    __table_args__ = (
+        UniqueConstraint("item_kind", "item_id", "threshold_days", name="uq_sent_reminder_item_threshold"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_kind: str
+    item_id: int
+    threshold_days: int
+    recipient: str
+    sent_at: datetime = Field(index=True)

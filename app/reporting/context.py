@@ -21,9 +21,12 @@ from app.catalog import SEVERITY_RANK, Catalog, Framework
 from app.checks import REGISTRY, Outcome, load_checks
 from app.evaluation import attribute, framework_score, snapshot_settings
 from app.inventory.store import load_inventory
+from app.mappings import RELATIONSHIP_LABELS
+from app.metrics import FindingMetrics, finding_metrics
 from app.models.assessment import (
     ACTIVE_STATUSES,
     Attestation,
+    CatalogVersion,
     EvaluationRun,
     Finding,
     FindingEvent,
@@ -36,6 +39,13 @@ from app.snapshot import Snapshot
 FINDINGS_PER_CHECK = 100
 TREND_POINTS = 24
 TOP_GAPS = 10
+METRICS_NOTE = (
+    "From every finding's history up to the report's time. Days open count from the finding's opening, or "
+    "from its last reopening; a remediation runs from an opening (or reopening) to the resolution after it; "
+    "a regression is a finding failing again after it was resolved, and it stayed clean from that resolution "
+    "to the reopening. A finding counts once under each framework whose requirements use its check. Limited "
+    "to a team or environment, the metrics count the findings attributed to it."
+)
 
 STATUS_MEANINGS = (
     (
@@ -58,6 +68,12 @@ STATUS_MEANINGS = (
         "and an expiry.",
     ),
     ("not_attested", "Not attested", "A manual requirement with no current attestation. Counts as not met."),
+    (
+        "partial",
+        "Partial",
+        "Inferred through a mapping from a requirement that covers only part of this one (subset or "
+        "intersect) and is met: the rest is not shown to be met. Counts as not met.",
+    ),
     (
         "not_applicable",
         "Not applicable",
@@ -123,7 +139,7 @@ def _clean(values: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(sorted({str(v).strip() for v in values or () if str(v).strip()}))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FindingRow:
     """A finding as a report shows it."""
 
@@ -216,6 +232,88 @@ class GroupHeading:
 
 
 @dataclass(frozen=True)
+class InferenceSource:
+    """A requirement whose status, through a mapping, informs an inferred status (and what it gives)."""
+
+    framework_id: str
+    framework_name: str
+    requirement_id: str
+    status: str
+    relationship: str
+    rationale: str
+    strength: int
+    mapping_set: str
+    gives: str | None
+    is_decisive: bool
+    is_depth_limited: bool = False
+    via: tuple[InferenceSource, ...] = ()
+
+    @property
+    def relationship_label(self) -> str:
+        return RELATIONSHIP_LABELS.get(self.relationship, self.relationship)
+
+    @property
+    def text(self) -> str:
+        """One line: the source, its status, the relationship, what it gives, and any chain behind it."""
+        line = (
+            f"{self.framework_name} {self.requirement_id} ({STATUS_LABELS.get(self.status, self.status)}), "
+            f"{self.relationship_label} it ({self.rationale}, strength {self.strength}/10): gives "
+            f"{STATUS_LABELS.get(self.gives, self.gives) if self.gives else 'nothing'}"
+        )
+        if self.via:
+            line += " [inferred from " + "; ".join(s.text for s in self.via) + "]"
+        return line
+
+
+def inference_sources(provenance: dict | None, names: dict[str, str]) -> tuple[InferenceSource, ...]:
+    """The sources a run recorded for an inferred status, as report rows."""
+    return tuple(
+        InferenceSource(
+            framework_id=s["framework"],
+            framework_name=names.get(s["framework"], s["framework"]),
+            requirement_id=s["requirement"],
+            status=s["status"],
+            relationship=s["relationship"],
+            rationale=s["rationale"],
+            strength=s["strength"],
+            mapping_set=s["mapping_set"],
+            gives=s.get("gives"),
+            is_decisive=bool(s.get("is_decisive")),
+            is_depth_limited=bool(s.get("is_depth_limited")),
+            via=inference_sources({"sources": s["via"]}, names) if s.get("via") else (),
+        )
+        for s in (provenance or {}).get("sources", ())
+    )
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    """How one framework differs in the run's catalog from the catalog before it."""
+
+    framework_id: str
+    name: str
+    is_added: bool
+    is_removed: bool
+    version_before: str | None
+    version_after: str | None
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    remapped: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        if self.is_added:
+            return f"{self.name}: new framework"
+        if self.is_removed:
+            return f"{self.name}: removed"
+        parts = [f"version {self.version_before} → {self.version_after}"] if self.version_after else []
+        for label, ids in (("added", self.added), ("removed", self.removed), ("re-mapped", self.remapped)):
+            if ids:
+                parts.append(f"{label} {', '.join(ids)}")
+        return f"{self.name}: {'; '.join(parts)}"
+
+
+@dataclass(frozen=True)
 class RequirementEvidence:
     """A requirement with its status and the evidence behind it."""
 
@@ -231,6 +329,7 @@ class RequirementEvidence:
     open_findings: int
     excepted_findings: int
     kind: str = "requirement"
+    inferred_from: tuple[InferenceSource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +347,8 @@ class FrameworkSection:
     counts: dict[str, int]
     trend: tuple[tuple[str, float | None], ...]
     items: tuple[GroupHeading | RequirementEvidence, ...]
+    retrieved: str | None = None
+    catalog_change: CatalogChange | None = None
 
     @property
     def requirements(self) -> tuple[RequirementEvidence, ...]:
@@ -265,6 +366,7 @@ class Gap:
     severity: str
     open_findings: int
     checks: tuple[str, ...]
+    inferred_from: tuple[str, ...] = ()  # "framework requirement" of the sources that decide an inferred fail
 
 
 @dataclass(frozen=True)
@@ -298,7 +400,7 @@ class Changes:
     reopened: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ToolAccess:
     """A tool an agent reaches, and the policies that decide the access."""
 
@@ -309,7 +411,7 @@ class ToolAccess:
     policies: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentRow:
     id: str
     name: str | None
@@ -333,7 +435,7 @@ class AgentRow:
     open_findings: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerToolRow:
     """An MCP server with one of its tools (a server without tools has one row with no tool)."""
 
@@ -359,7 +461,7 @@ class ServerToolRow:
     agents: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CredentialRow:
     id: str
     kind: str
@@ -376,7 +478,7 @@ class CredentialRow:
     holders: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyRow:
     id: str
     description: str | None
@@ -396,7 +498,7 @@ class PolicyRow:
     review_interval_days: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutcomeRow:
     """One check's verdict on one subject."""
 
@@ -447,6 +549,10 @@ class ReportContext:
     findings_per_check: int = FINDINGS_PER_CHECK
     open_by_severity: dict[str, int] = field(default_factory=dict)
     excepted_open: int = 0
+    catalog_first_run_id: int | None = None  # the first run on the catalog version this run used
+    catalog_changes: tuple[CatalogChange, ...] = ()  # how that version differs from the one before
+    metrics: FindingMetrics | None = None  # days open, time to remediate, regressions (app/metrics.py)
+    metrics_note: str = ""
 
     @property
     def summary(self) -> dict:
@@ -542,8 +648,13 @@ def build_context(
     run: EvaluationRun,
     now: datetime,
     findings_per_check: int = FINDINGS_PER_CHECK,
+    with_outcomes: bool = True,
 ) -> ReportContext:
-    """The whole report's content for one run and scope (the PDF lists findings_per_check per check)."""
+    """The whole report's content for one run and scope (the PDF lists findings_per_check per check).
+
+    with_outcomes=False leaves out the per-subject outcome rows (the workbook's Evidence sheet), which
+    the PDF does not show: unscoped, no check then needs to run again.
+    """
     now = _aware(now)
     frameworks = (
         [catalog.frameworks[f] for f in scope.frameworks]
@@ -555,8 +666,9 @@ def build_context(
         load_inventory(session), now=_aware(run.started_at), settings=snapshot_settings(settings)
     )
     index = ScopeIndex(snapshot, scope)
-    outcomes, errors = collect_outcomes(snapshot, in_frameworks)
-    errors = {**errors, **{c: e for c, e in (run.check_errors or {}).items() if c in in_frameworks}}
+    # Each check is run again below, one at a time, and its outcomes dropped once they are rows:
+    # holding every check's outcomes at once would double the memory of a large report.
+    errors = {c: e for c, e in (run.check_errors or {}).items() if c in in_frameworks}
 
     requirement_refs: dict[str, tuple[str, ...]] = {
         check_id: tuple(f"{fw}:{req}" for fw, req in pairs if fw in {f.id for f in frameworks})
@@ -569,7 +681,8 @@ def build_context(
         if _exception_state(acceptance, now) == "active":
             active_exception[acceptance.finding_id] = acceptance
 
-    all_findings = session.execute(select(Finding).order_by(Finding.id)).scalars().all()
+    # Plain rows, read by attribute like the entities: a hundred thousand ORM objects cost seconds and MBs.
+    all_findings = session.execute(select(Finding.__table__).order_by(Finding.id)).all()
     findings_by_id: dict[int, Finding] = {}
     finding_rows: list[FindingRow] = []
     for finding in all_findings:
@@ -648,8 +761,14 @@ def build_context(
     }
     for check_id in sorted(in_frameworks):
         meta = catalog.checks[check_id]
+        if not with_outcomes and not scope.is_partial and check_id in (run.check_stats or {}):
+            scoped_stats[check_id] = run.check_stats[check_id]
+            continue
         examined: dict[tuple[str, str], Outcome] = {}
-        for outcome in outcomes.get(check_id, ()):
+        check_outcomes, crashed = collect_outcomes(snapshot, (check_id,))
+        for crashed_id, error in crashed.items():
+            errors.setdefault(crashed_id, error)  # the run's own record of a crash comes first
+        for outcome in check_outcomes[check_id]:
             key = (outcome.subject_kind, outcome.subject_id)
             if not outcome.passed or key not in examined:
                 examined[key] = outcome
@@ -660,6 +779,8 @@ def build_context(
                 continue
             stats["examined"] += 1
             stats["passed" if outcome.passed else "failed"] += 1
+            if not with_outcomes:
+                continue
             finding = active_by_key.get((check_id, kind, subject_id))
             outcome_rows.append(
                 OutcomeRow(
@@ -679,7 +800,7 @@ def build_context(
                     requirements=requirement_refs.get(check_id, ()),
                 )
             )
-        if check_id in errors:
+        if check_id in errors and with_outcomes:
             outcome_rows.append(
                 OutcomeRow(
                     check_id=check_id,
@@ -723,6 +844,9 @@ def build_context(
         )
 
     period_start = _period_start(session, scope, run, now)
+    version = session.get(CatalogVersion, run.catalog_version_id) if run.catalog_version_id else None
+    catalog_changes = _catalog_changes(version, frameworks)
+    names = {f.id: f.name for f in catalog.frameworks.values()}
     sections = []
     gaps: list[Gap] = []
     for framework in frameworks:
@@ -733,10 +857,15 @@ def build_context(
             evidence=check_evidence,
             attestations=current_attestation,
             trend=_trend_points(session, framework.id, period_start, run),
+            framework_names=names,
+            catalog_change=catalog_changes.get(framework.id),
         )
         sections.append(section)
         for requirement in section.requirements:
             if requirement.status != RequirementStatus.FAIL.value:
+                continue
+            if requirement.inferred_from:
+                gaps.append(_inferred_gap(catalog, section, requirement, all_findings, active_exception))
                 continue
             failing = [
                 c
@@ -796,8 +925,79 @@ def build_context(
         open_by_severity={s: open_by_severity.get(s, 0) for s in SEVERITY_RANK},
         excepted_open=sum(1 for f in finding_rows if f.status in ACTIVE_STATUSES and f.is_excepted),
         findings_per_check=findings_per_check,
+        catalog_first_run_id=version.first_run_id if version else None,
+        catalog_changes=tuple(catalog_changes.values()),
+        metrics=finding_metrics(
+            session,
+            catalog=catalog,
+            now=now,
+            check_ids=in_frameworks,
+            teams=scope.teams,
+            environments=scope.environments,
+            regression_limit=None,
+        ),
+        metrics_note=METRICS_NOTE,
     )
     return replace(context, changes=_changes(session, scope, context, findings_by_id, run))
+
+
+def _catalog_changes(version: CatalogVersion | None, frameworks: list[Framework]) -> dict[str, CatalogChange]:
+    """The report's frameworks as they changed in the run's catalog version, from the version before."""
+    recorded = ((version.changes or {}) if version else {}).get("frameworks", {})
+    changes = {}
+    for framework in frameworks:
+        change = recorded.get(framework.id)
+        if change:
+            changes[framework.id] = CatalogChange(
+                framework_id=framework.id,
+                name=change.get("name") or framework.name,
+                is_added=bool(change.get("is_added")),
+                is_removed=bool(change.get("is_removed")),
+                version_before=(change.get("version") or [None, None])[0],
+                version_after=(change.get("version") or [None, None])[1],
+                added=tuple(change.get("added", ())),
+                removed=tuple(change.get("removed", ())),
+                remapped=tuple(change.get("remapped", ())),
+            )
+    return changes
+
+
+def _inferred_gap(
+    catalog: Catalog,
+    section: FrameworkSection,
+    requirement: RequirementEvidence,
+    findings: list[Finding],
+    active_exception: dict[int, RiskAcceptance],
+) -> Gap:
+    """A failing inferred requirement as a gap, ranked by the worst open finding of its deciding sources."""
+    leaves: list[InferenceSource] = []
+    pending = [s for s in requirement.inferred_from if s.is_decisive]
+    while pending:
+        source = pending.pop()
+        if source.via:
+            pending.extend(s for s in source.via if s.is_decisive)
+        else:
+            leaves.append(source)
+    checks = set()
+    for leaf in leaves:
+        framework = catalog.frameworks.get(leaf.framework_id)
+        found = framework.requirement(leaf.requirement_id) if framework else None
+        checks.update(found.checks if found else ())
+    open_rows = [
+        f
+        for f in findings
+        if f.check_id in checks and f.status in ACTIVE_STATUSES and f.id not in active_exception
+    ]
+    return Gap(
+        framework_id=section.id,
+        framework_name=section.name,
+        requirement_id=requirement.id,
+        requirement_title=requirement.title,
+        severity=min((f.severity for f in open_rows), key=lambda s: SEVERITY_RANK.get(s, 9), default="low"),
+        open_findings=len(open_rows),
+        checks=tuple(sorted({f.check_id for f in open_rows})),
+        inferred_from=tuple(sorted({f"{leaf.framework_name} {leaf.requirement_id}" for leaf in leaves})),
+    )
 
 
 def _attestations(
@@ -861,8 +1061,12 @@ def _section(
     evidence: dict[str, CheckEvidence],
     attestations: dict[tuple[str, str], AttestationRow],
     trend: tuple[tuple[str, float | None], ...],
+    framework_names: dict[str, str] | None = None,
+    catalog_change: CatalogChange | None = None,
 ) -> FrameworkSection:
     run_statuses = (run.requirement_statuses or {}).get(framework.id, {})
+    # An inferred status is a manual requirement's: organisation-wide, like an attestation, in any scope.
+    run_inferences = (run.requirement_inferences or {}).get(framework.id, {})
     depth_of: dict[str, int] = {}
     for group in framework.groups:
         depth_of[group.id] = depth_of.get(group.parent, -1) + 1 if group.parent else 0
@@ -897,6 +1101,7 @@ def _section(
                     attestation=attestations.get((framework.id, node.id)),
                     open_findings=open_findings,
                     excepted_findings=excepted,
+                    inferred_from=inference_sources(run_inferences.get(node.id), framework_names or {}),
                 )
             )
             return
@@ -922,6 +1127,8 @@ def _section(
         counts=dict(Counter(statuses.values())),
         trend=trend,
         items=tuple(items),
+        retrieved=framework.retrieved,
+        catalog_change=catalog_change,
     )
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -27,6 +27,20 @@ DATE_FORMAT = "yyyy-mm-dd hh:mm"
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1B2636")
 NOTE_FONT = Font(italic=True, color="495057")
+# The badge colours of the dashboard and the PDF, so that a status reads the same everywhere.
+STATUS_FILLS = {
+    status: PatternFill("solid", fgColor=colour)
+    for status, colour in (
+        ("pass", "D3F9D8"),
+        ("attested", "D3F9D8"),
+        ("fail", "FFE3E3"),
+        ("error", "FFF4E6"),
+        ("not_attested", "FFF3BF"),
+        ("partial", "E5DBFF"),
+        ("no_data", "E9ECEF"),
+        ("not_applicable", "E9ECEF"),
+    )
+}
 MIN_WIDTH, MAX_WIDTH, WIDE = 8, 50, 80
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 EVIDENCE_SHEET = "Evidence"
@@ -40,6 +54,8 @@ STATIC_SHEETS = (
     "Credentials",
     "Policies",
     EVIDENCE_SHEET,
+    "Metrics",
+    "Regressions",
 )
 
 
@@ -50,6 +66,7 @@ class Column:
     header: str
     value: Callable
     is_wide: bool = False
+    fill: Callable | None = None  # the row's PatternFill for this cell, or None
 
 
 def _joined(values: Iterable[str] | None) -> str:
@@ -116,7 +133,15 @@ def _sheet(
         header.append(cell)
     ws.append(header)
     for row in rows:
-        ws.append([safe_cell(ws, column.value(row)) for column in columns])
+        cells = [safe_cell(ws, column.value(row)) for column in columns]
+        for index, column in enumerate(columns):
+            fill = column.fill(row) if column.fill else None
+            if fill is not None:
+                cell = cells[index]
+                if not isinstance(cell, Cell):
+                    cell = cells[index] = WriteOnlyCell(ws, value=cell)
+                cell.fill = fill
+        ws.append(cells)
     last = get_column_letter(len(columns))
     ws.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(rows), 1)}"
 
@@ -154,7 +179,11 @@ def render_workbook(context: ReportContext) -> bytes:
                 Column("Requirement id", lambda x: x[0].id),
                 Column("Title", lambda x: x[0].title),
                 Column("Group", lambda x: x[1]),
-                Column("Status", lambda x: STATUS_LABELS.get(x[0].status, x[0].status)),
+                Column(
+                    "Status",
+                    lambda x: STATUS_LABELS.get(x[0].status, x[0].status),
+                    fill=lambda x: STATUS_FILLS.get(x[0].status),
+                ),
                 Column("Manual", lambda x: x[0].is_manual),
                 Column("Checks", lambda x: _joined(c.check_id for c in x[0].checks)),
                 Column("Subjects examined", lambda x: sum(c.examined for c in x[0].checks)),
@@ -166,6 +195,11 @@ def render_workbook(context: ReportContext) -> bytes:
                 Column(
                     "Attestation expires (UTC)",
                     lambda x: x[0].attestation.expires_at if x[0].attestation else None,
+                ),
+                Column(
+                    "Status inferred from",
+                    lambda x: "; ".join(s.text for s in x[0].inferred_from),
+                    is_wide=True,
                 ),
                 Column("Summary", lambda x: x[0].summary, is_wide=True),
             ],
@@ -367,9 +401,81 @@ def render_workbook(context: ReportContext) -> bytes:
         r.outcomes,
         note=r.outcomes_note,
     )
+    _metrics(wb, r)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _days(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _metrics(wb: Workbook, r: ReportContext) -> None:
+    """The finding metrics as one long table (measure, grouping, group), and every regression."""
+    m = r.metrics
+    rows: list[tuple] = []
+    if m is not None:
+        for by, ages in (("all", (m.open,)), ("severity", m.open_by_severity), ("team", m.open_by_team)):
+            rows += [("Days open", by, a.label, a.count, a.mean_days, a.oldest_days, a.bands) for a in ages]
+        for measure, groups in (
+            (
+                "Time to remediate",
+                (
+                    ("all", (m.remediation,)),
+                    ("framework", m.remediation_by_framework),
+                    ("severity", m.remediation_by_severity),
+                    ("team", m.remediation_by_team),
+                ),
+            ),
+            (
+                "Time clean before a regression",
+                (
+                    ("all", (m.regressions,)),
+                    ("severity", m.regressions_by_severity),
+                    ("team", m.regressions_by_team),
+                ),
+            ),
+        ):
+            for by, durations in groups:
+                rows += [(measure, by, d.label, d.count, d.mean_days, None, ()) for d in durations]
+    labels = m.band_labels if m is not None else ()
+    _sheet(
+        wb,
+        "Metrics",
+        [
+            Column("Measure", lambda x: x[0]),
+            Column("By", lambda x: x[1]),
+            Column("Group", lambda x: x[2]),
+            Column("Findings", lambda x: x[3]),
+            Column("Mean (days)", lambda x: _days(x[4])),
+            Column("Oldest (days)", lambda x: _days(x[5])),
+            *(
+                Column(f"Open {label}", lambda x, i=i: x[6][i] if x[6] else None)
+                for i, label in enumerate(labels)
+            ),
+        ],
+        rows,
+        note=r.metrics_note or None,
+    )
+    _sheet(
+        wb,
+        "Regressions",
+        [
+            Column("Finding id", lambda g: g.finding_id),
+            Column("Severity", lambda g: g.severity),
+            Column("Check id", lambda g: g.check_id),
+            Column("Subject kind", lambda g: g.subject_kind),
+            Column("Subject id", lambda g: g.subject_id),
+            Column("Team", lambda g: g.team),
+            Column("Status now", lambda g: g.status),
+            Column("Resolved (UTC)", lambda g: g.resolved_at),
+            Column("Reopened (UTC)", lambda g: g.reopened_at),
+            Column("Stayed clean (days)", lambda g: _days(g.clean_days)),
+        ],
+        m.recent_regressions if m is not None else (),
+        note="Each time a finding failed again after being resolved, newest first.",
+    )
 
 
 def _score(value: float | None) -> str:
@@ -406,6 +512,8 @@ def _summary(wb: Workbook, r: ReportContext) -> None:
         ("Evaluation run", r.run_id),
         ("Run started (UTC)", r.run_started_at),
         ("Catalog hash (SHA-256)", r.catalog_hash),
+        ("Catalog first used by run", r.catalog_first_run_id),
+        ("Catalog changes from the one before", "; ".join(c.text for c in r.catalog_changes) or "none"),
         ("Open findings in scope", sum(r.open_by_severity.values())),
         ("Open findings with an accepted risk", r.excepted_open),
         ("Evidence sheet", r.outcomes_note),

@@ -63,6 +63,7 @@ STATUS_MAPPING = {
     "error": ("not-satisfied", "other"),  # a mapped check crashed: no judgement either way
     "no_data": ("not-satisfied", "other"),  # nothing in scope to examine: not demonstrated
     "not_attested": ("not-satisfied", "other"),  # manual requirement nobody has attested
+    "partial": ("not-satisfied", "other"),  # inferred through a mapping that covers only part of it
     "not_evaluated": ("not-satisfied", "other"),  # not in the run (the catalog changed since)
 }
 _MEANINGS = {status: text for status, _label, text in STATUS_MEANINGS} | {

@@ -172,6 +172,7 @@ tr.group th { background: #e9ecef; }
 ul.checks { margin: 0; padding-left: 1.1em; }
 .status { display: inline-block; padding: 0 0.45em; border-radius: 0.3em; white-space: nowrap; }
 .s-pass, .s-attested { background: #d3f9d8; } .s-fail, .s-not_attested, .s-error { background: #ffe3e3; }
+.s-partial { background: #e5dbff; }
 .s-no_data, .s-not_applicable, .s-not_evaluated { background: #e9ecef; }
 .error { color: #c92a2a; }
 </style>

@@ -11,6 +11,7 @@ import mimetypes
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -21,7 +22,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app.config import PROJECT_ROOT
 from app.reporting.charts import SEVERITY_COLOURS, trend_svg
-from app.reporting.context import STATUS_LABELS, ReportContext
+from app.reporting.context import STATUS_LABELS, AgentRow, ReportContext
 
 REPORTS_ROOT = PROJECT_ROOT / "reports"
 TEMPLATES_DIR = REPORTS_ROOT / "templates"
@@ -107,19 +108,53 @@ def template_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(when=_when, day=_day, score=_score, label=_label, breakable=_breakable, anchor=_anchor)
-    env.globals.update(trend_svg=trend_svg, SEVERITY_COLOURS=SEVERITY_COLOURS)
+    # executive is False unless render_html says otherwise, so every template sees the same names.
+    env.globals.update(
+        trend_svg=trend_svg,
+        SEVERITY_COLOURS=SEVERITY_COLOURS,
+        appendix_agents=appendix_agents,
+        executive=False,
+    )
     return env
 
 
-def render_html(context: ReportContext) -> str:
-    """The report as print HTML."""
-    return template_environment().get_template("evidence.html").render(r=context)
+# The PDF summarises; the workbook carries every row. Past these many agents Appendix A lists those
+# with the most open findings (an executive report fewer), and says how many more the workbook has.
+APPENDIX_AGENTS = 200
+EXECUTIVE_APPENDIX_AGENTS = 25
 
 
-def render_pdf(context: ReportContext, *, fetcher: ReportsOnlyFetcher | None = None) -> bytes:
-    """The report as PDF bytes."""
+def appendix_agents(context: ReportContext, executive: bool = False) -> tuple[AgentRow, ...]:
+    """The agents Appendix A lists: all of them up to a limit, else as many with the most open findings."""
+    limit = EXECUTIVE_APPENDIX_AGENTS if executive else APPENDIX_AGENTS
+    if len(context.agents) <= limit:
+        return context.agents
+    chosen = sorted(context.agents, key=lambda a: (-a.open_findings, a.id))[:limit]
+    return tuple(sorted(chosen, key=lambda a: a.id))
+
+
+def render_html(context: ReportContext, *, executive: bool = False) -> str:
+    """The report as print HTML: the full evidence, or (executive) a summary with a table per framework."""
+    return template_environment().get_template("evidence.html").render(r=context, executive=executive)
+
+
+class PrintTemplate(Protocol):
+    """A template other than the built-in one (an uploaded custom template) that makes the print HTML."""
+
+    def render_html(self, context: ReportContext) -> str: ...
+
+
+def render_pdf(
+    context: ReportContext,
+    *,
+    fetcher: ReportsOnlyFetcher | None = None,
+    template: PrintTemplate | None = None,
+    executive: bool = False,
+) -> bytes:
+    """The report as PDF bytes, from the built-in template (full or executive) or the one given."""
+    html = render_html(context, executive=executive) if template is None else template.render_html(context)
     document = HTML(
-        string=render_html(context),
+        string=html,
         base_url=TEMPLATES_DIR.as_uri() + "/",
         url_fetcher=fetcher or ReportsOnlyFetcher(),
     )

@@ -19,6 +19,7 @@ STATUS_LABELS = {
     "attested": "Attested",
     "not_attested": "Not attested",
     "not_applicable": "Not applicable",
+    "partial": "Partial",
     "not_evaluated": "Not evaluated",
     "open": "Open",
     "reopened": "Reopened",

@@ -1,0 +1,83 @@
+"""Locust users for bench/run.py: signed-in viewers reading the overview, a filtered findings page and agents.
+
+Run by bench/run.py (headless, bounded in time and in requests); by hand:
+
+    STEWARD_BENCH_USER=bench STEWARD_BENCH_PASSWORD=... STEWARD_BENCH_AGENTS=agent-00001,agent-00002 \
+        locust -f bench/locustfile.py --headless -u 8 -r 8 -t 30s --host http://127.0.0.1:5055
+
+/health (no template, no database) is the floor: the same server, client and load with no page logic.
+STEWARD_BENCH_MAX_REQUESTS stops the run once that many requests have been made.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+
+from locust import HttpUser, constant, events, task
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+AGENTS = [a for a in os.environ.get("STEWARD_BENCH_AGENTS", "").split(",") if a]
+FINDINGS_FILTER = os.environ.get("STEWARD_BENCH_FINDINGS_FILTER", "severity=high&status=open")
+MAX_REQUESTS = int(os.environ.get("STEWARD_BENCH_MAX_REQUESTS", "0"))
+_agent_cycle = itertools.cycle(AGENTS or ["missing-agent"])
+_made = itertools.count(1)
+
+
+@events.request.add_listener
+def _bound(**_kwargs) -> None:
+    # A bounded run: stop every user once the request budget is spent (the time limit bounds it too).
+    if MAX_REQUESTS and next(_made) >= MAX_REQUESTS:
+        runner = _bound.environment.runner
+        if runner is not None:
+            runner.quit()
+
+
+@events.init.add_listener
+def _remember(environment, **_kwargs) -> None:
+    _bound.environment = environment
+
+
+class Viewer(HttpUser):
+    """A signed-in viewer: one session cookie, reused for every request."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        page = self.client.get("/login", name="login (setup)")
+        token = CSRF.search(page.text)
+        response = self.client.post(
+            "/login",
+            data={
+                "username": os.environ["STEWARD_BENCH_USER"],
+                "password": os.environ["STEWARD_BENCH_PASSWORD"],
+                "csrf_token": token.group(1) if token else "",
+                "next": "/health",
+            },
+            name="login (setup)",
+            allow_redirects=False,
+        )
+        if response.status_code != 302:
+            raise RuntimeError(f"sign-in failed with HTTP {response.status_code}")
+
+    def _get(self, path: str, name: str) -> None:
+        with self.client.get(path, name=name, allow_redirects=False, catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}")
+
+    @task
+    def overview(self) -> None:
+        self._get("/", "overview")
+
+    @task
+    def findings(self) -> None:
+        self._get(f"/findings?{FINDINGS_FILTER}", "findings (filtered)")
+
+    @task
+    def agent(self) -> None:
+        self._get(f"/agents/{next(_agent_cycle)}", "agent page")
+
+    @task
+    def health(self) -> None:
+        self._get("/health", "floor: /health")
