@@ -141,19 +141,19 @@ def _credential_problem(snap: Snapshot, event: Event) -> str | bool | None:
 @check
 def calls_use_unexpired_credentials(snap: Snapshot) -> Iterator[Outcome]:
     """Allowed calls present credentials that were neither revoked nor expired at the time."""
-    credentials = snap.credentials_by_id
+    # Credentials never revoked and never expiring were valid whenever they were used.
+    always_valid = frozenset(
+        i for i, c in snap.credentials_by_id.items() if not c.revoked_at and not c.expires_at
+    )
     for (agent_id, ref), events in snap.events_by_access.items():
-        judged = []
-        for e in events:
-            if e.decision != "allow" or not e.credential:
-                continue
-            credential = credentials.get(e.credential)
-            if credential is not None and not credential.revoked_at and not credential.expires_at:
-                judged.append((e, None))  # never revoked, never expires: valid whenever it was used
-                continue
-            problem = _credential_problem(snap, e)
-            if problem is not False:
-                judged.append((e, problem))
+        judged = [
+            (e, problem)
+            for e in events
+            if e.decision == "allow"
+            and e.credential
+            and (problem := None if e.credential in always_valid else _credential_problem(snap, e))
+            is not False
+        ]
         if not judged:
             continue
         subject = f"{agent_id}::{ref}"

@@ -110,8 +110,7 @@ def _delegation_component(agent_id: str, edges) -> set[str]:
 
 
 def _profile_selection(session: Session, agent_id: str, component: set[str]) -> Selection:
-    """What one agent's profile reads: its delegation component, their servers, its credentials,
-    the policies that may name it, and its approvals; a small part of the inventory, chosen by id."""
+    """The ids one profile reads: its delegation component, their servers, its own entries."""
     refs = select(m.AgentTool.tool_ref).where(m.AgentTool.agent_id.in_(sorted(component)))
     servers = set(session.execute(select(m.Tool.server_id).where(m.Tool.ref.in_(refs))).scalars())
     servers.update(

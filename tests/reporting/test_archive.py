@@ -84,10 +84,10 @@ def test_unknown_framework_or_format_makes_nothing(inventory_app, session):
 def test_a_crash_while_rendering_leaves_no_file_and_no_record(inventory_app, session, monkeypatch):
     render = archive._render
 
-    def render_then_crash(context, fmt):
+    def render_then_crash(context, fmt, *template):
         if fmt == "xlsx":
             raise RuntimeError("disk full")
-        return render(context, fmt)
+        return render(context, fmt, *template)
 
     monkeypatch.setattr(archive, "_render", render_then_crash)
     with pytest.raises(RuntimeError, match="disk full"):
