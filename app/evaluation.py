@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ from sqlmodel import Session
 from app.audit import record_change
 from app.catalog import SEVERITY_RANK, Catalog, catalog_changes
 from app.checks import REGISTRY, Outcome, load_checks
+from app.db import hold_write_lock
 from app.incremental import (
     REACH,
     Reach,
@@ -29,6 +30,7 @@ from app.incremental import (
     event_stats,
     focus_inventory,
     partition_of,
+    partitions_of,
     plan_scope,
     save_state,
 )
@@ -122,16 +124,9 @@ def _add_shares(
     shares: Shares, check_id: str, examined: set[tuple[str, str]], failing: list[tuple[str, str]]
 ):
     """Count one check's examined and failed outcomes per agent, as run_checks counts them overall."""
-    counts: dict[str | None, list[int]] = {}
-    for subjects, column in ((examined, 0), (failing, 1)):
-        for kind, subject_id in subjects:
-            agent_id = partition_of(kind, subject_id)
-            count = counts.get(agent_id)
-            if count is None:
-                count = counts[agent_id] = [0, 0]
-            count[column] += 1
-    for agent_id, count in counts.items():
-        shares.setdefault(agent_id, {})[check_id] = count
+    failed = Counter(partitions_of(failing))
+    for agent_id, count in Counter(partitions_of(examined)).items():
+        shares.setdefault(agent_id, {})[check_id] = [count, failed.get(agent_id, 0)]
 
 
 def attribute(snapshot: Snapshot, kind: str, subject_id: str) -> tuple[str | None, str | None, str | None]:
@@ -174,12 +169,15 @@ class _Checked:
 def _check_everything(
     session: Session, catalog: Catalog, inventory, settings: dict, now, why: str
 ) -> _Checked:
+    """Run every check over the whole inventory and audit log, counting each agent's share."""
     snapshot = Snapshot(inventory, now=now, settings=settings, events=load_events(session))
     shares: Shares = {}
     results = run_checks(snapshot, catalog, shares=shares)
     agent_ids = set(snapshot.events_by_agent) | {a.id for a in inventory.agents}
-    # An agent id with "::" in it makes the agent of an access subject ambiguous: keep no shares then.
-    return _Checked(snapshot, results, None, None if any("::" in a for a in agent_ids) else shares, why)
+    # An agent id with "::" in it makes the agent of an access subject ambiguous, and a per-agent
+    # check's outcome about no agent cannot be filed under one: keep no shares then.
+    is_partitioned = None not in shares and not any("::" in a for a in agent_ids)
+    return _Checked(snapshot, results, None, shares if is_partitioned else None, why)
 
 
 def _check_scope(
@@ -266,6 +264,8 @@ def _run_evaluation(
     now = now or datetime.now(UTC)
     # Findings are written with plain statements below: pending ORM changes go first.
     session.flush()
+    # One evaluation at a time, and no import half-way through what it reads.
+    hold_write_lock(session)
     values = snapshot_settings(settings)
     inventory = load_inventory(session)
     stored_events = event_stats(session)
@@ -288,7 +288,7 @@ def _run_evaluation(
             checked, why = None, "full: a check crashed on the changed agents"
     if checked is None:
         checked = _check_everything(session, catalog, inventory, values, now, why)
-    snapshot, results = checked.snapshot, checked.results
+    snapshot, results, scope = checked.snapshot, checked.results, checked.scope
     run = EvaluationRun(started_at=now, trigger=trigger, actor=actor, catalog_hash=catalog.hash)
     session.add(run)
     session.flush()
@@ -506,7 +506,7 @@ def _existing_findings(
             queries.append(columns.where(and_(t.c.check_id.in_(per_agent), t.c.agent_id.in_(chunk))))
     found: dict[Key, tuple[int, str, str]] = {}
     for query in queries:
-        for finding_id, check_id, kind, subject_id, status, detail in session.execute(query):
+        for finding_id, check_id, kind, subject_id, status, detail in session.execute(query).all():
             is_per_agent = scope is not None and REACH[check_id] == Reach.AGENT
             if is_per_agent and partition_of(kind, subject_id) not in scope.agents:
                 continue

@@ -106,6 +106,11 @@ def partition_of(kind: str, subject_id: str) -> str | None:
     return None
 
 
+def partitions_of(subjects: Iterable[tuple[str, str]]) -> list[str | None]:
+    """partition_of() of each (kind, id) subject, in one comprehension: a run has a million of them."""
+    return [i if k == "agent" else i.split("::", 1)[0] if k == "access" else None for k, i in subjects]
+
+
 def checks_of(catalog: Catalog, reach: Reach) -> frozenset[str]:
     """The catalog's checks of one reach."""
     return frozenset(c for c in catalog.checks if REACH.get(c) == reach)
@@ -162,7 +167,7 @@ def plan_scope(
     if basis is None or latest is None or basis.run_id != latest.id:
         return None, "full: no earlier run to build on"
     if not basis.is_partitioned:
-        return None, "full: an agent id contains '::'"
+        return None, "full: the last run could not file every per-agent outcome under its agent"
     if basis.catalog_hash != catalog.hash:
         return None, "full: the catalog changed"
     if basis.settings != settings:

@@ -530,16 +530,15 @@ class Snapshot:
             by_agent_tool[agent_id] = {tool: tuple(group) for tool, group in by_tool.items()}
         # The pairs in the order in which they first appear in the log, as the checks have them.
         if is_sorted:
-            firsts = [
-                (group[0], agent_id, tool)
+            firsts = sorted(
+                (key(group[0]), agent_id, tool)
                 for agent_id, tools in by_agent_tool.items()
                 for tool, group in tools.items()
-            ]
-            firsts.sort(key=lambda first: key(first[0]))
-            if any(map(eq, (key(f[0]) for f in firsts), (key(f[0]) for f in islice(firsts, 1, None)))):
+            )
+            if any(map(eq, (f[0] for f in firsts), (f[0] for f in islice(firsts, 1, None)))):
                 # Two pairs' first calls tie on time, id and tool (a repeated event id): by position then.
                 position = {id(event): i for i, event in enumerate(events)}
-                firsts.sort(key=lambda first: position[id(first[0])])
+                firsts.sort(key=lambda first: position[id(by_agent_tool[first[1]][first[2]][0])])
             pairs = [(agent_id, tool) for _, agent_id, tool in firsts]
         else:
             pairs = list(dict.fromkeys(map(attrgetter("agent", "tool"), events)))

@@ -1,6 +1,7 @@
 """Locust users for bench/run.py: signed-in viewers reading the overview, a filtered findings page and agents.
 
-Run by bench/run.py (headless, bounded in time and in requests); by hand:
+Run by bench/run.py (headless, bounded in time and in requests), which signs in once and hands the
+session cookie over in STEWARD_BENCH_COOKIE; by hand, each user signs in itself:
 
     STEWARD_BENCH_USER=bench STEWARD_BENCH_PASSWORD=... STEWARD_BENCH_AGENTS=agent-00001,agent-00002 \
         locust -f bench/locustfile.py --headless -u 8 -r 8 -t 30s --host http://127.0.0.1:5055
@@ -21,14 +22,15 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 AGENTS = [a for a in os.environ.get("STEWARD_BENCH_AGENTS", "").split(",") if a]
 FINDINGS_FILTER = os.environ.get("STEWARD_BENCH_FINDINGS_FILTER", "severity=high&status=open")
 MAX_REQUESTS = int(os.environ.get("STEWARD_BENCH_MAX_REQUESTS", "0"))
+SIGN_IN = "login (setup)"
 _agent_cycle = itertools.cycle(AGENTS or ["missing-agent"])
 _made = itertools.count(1)
 
 
 @events.request.add_listener
-def _bound(**_kwargs) -> None:
+def _bound(name: str = "", **_kwargs) -> None:
     # A bounded run: stop every user once the request budget is spent (the time limit bounds it too).
-    if MAX_REQUESTS and next(_made) >= MAX_REQUESTS:
+    if MAX_REQUESTS and name != SIGN_IN and next(_made) >= MAX_REQUESTS:
         runner = _bound.environment.runner
         if runner is not None:
             runner.quit()
@@ -45,7 +47,13 @@ class Viewer(HttpUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        page = self.client.get("/login", name="login (setup)")
+        cookie = os.environ.get("STEWARD_BENCH_COOKIE")
+        if cookie:
+            # bench/run.py signed in once: every user reuses that session.
+            name, _, value = cookie.partition("=")
+            self.client.cookies.set(name, value)
+            return
+        page = self.client.get("/login", name=SIGN_IN)
         token = CSRF.search(page.text)
         response = self.client.post(
             "/login",
@@ -55,7 +63,7 @@ class Viewer(HttpUser):
                 "csrf_token": token.group(1) if token else "",
                 "next": "/health",
             },
-            name="login (setup)",
+            name=SIGN_IN,
             allow_redirects=False,
         )
         if response.status_code != 302:

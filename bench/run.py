@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import http.cookiejar
 import inspect
 import io
 import json
 import os
 import platform
+import re
 import resource
 import secrets
 import shutil
@@ -42,6 +44,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -169,7 +173,9 @@ def work_import_json(state: dict) -> dict:
 
 
 def work_import_json_floor(state: dict) -> dict:
-    return work_import_floor(_json_state(state))
+    result = work_import_floor(_json_state(state))
+    shutil.rmtree(Path(state["workdir"]) / "instance-json")
+    return result
 
 
 def _import(state: dict) -> dict:
@@ -584,6 +590,22 @@ def _vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
+def _sign_in(port: int, username: str, password: str) -> str:
+    """Sign in as a browser does (the CSRF token from /login, then the form); the session cookie."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    page = opener.open(f"{base}/login", timeout=60).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = {"username": username, "password": password, "csrf_token": token, "next": "/health"}
+    form = urllib.parse.urlencode(form)
+    opener.open(f"{base}/login", data=form.encode(), timeout=60).read()
+    session = next((c for c in jar if c.name == "steward_session"), None)
+    if session is None:
+        raise RuntimeError("signing in to steward serve gave no session cookie")
+    return f"{session.name}={session.value}"
+
+
 def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
     """Serve the app with `steward serve` and put it under locust; the p95 of each page and of /health."""
     steward = Path(sys.executable).with_name("steward")
@@ -596,9 +618,10 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
         "STEWARD_SECURE_COOKIES": "0",
         "STEWARD_ACTOR": "bench",
     }
-    password = secrets.token_urlsafe(16)
+    # A new viewer each run, so that a run started again on the same database (--start-at) can sign in.
+    username, password = f"bench-viewer-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
     subprocess.run(
-        [str(steward), "user", "create", "bench-viewer", "--role", "viewer", "--password-stdin"],
+        [str(steward), "user", "create", username, "--role", "viewer", "--password-stdin"],
         input=password + "\n",
         env=env,
         text=True,
@@ -623,12 +646,14 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
                 time.sleep(0.2)
         else:
             raise RuntimeError("steward serve did not start; see serve.log")
+        cookie = _sign_in(port, username, password)
         agents = ",".join(f"agent-{i:05d}" for i in range(0, state["agents"], max(1, state["agents"] // 50)))
         prefix = Path(state["workdir"]) / "locust"
         locust_env = {
             **os.environ,
-            "STEWARD_BENCH_USER": "bench-viewer",
+            "STEWARD_BENCH_USER": username,
             "STEWARD_BENCH_PASSWORD": password,
+            "STEWARD_BENCH_COOKIE": cookie,
             "STEWARD_BENCH_AGENTS": agents,
             "STEWARD_BENCH_MAX_REQUESTS": str(args.http_requests),
             "STEWARD_BENCH_FINDINGS_FILTER": "severity=high&team=platform&status=open",

@@ -13,7 +13,7 @@ from app.catalog import get_catalog
 from app.checks import load_checks
 from app.db import get_engine, session_scope
 from app.evaluation import run_evaluation
-from app.incremental import REACH
+from app.incremental import REACH, partition_of, partitions_of
 from app.inventory.audit_log import load_events
 from app.inventory.store import delete_entries, insert_entries, load_inventory
 from app.models.assessment import EvaluationRun, Finding, FindingEvent
@@ -228,3 +228,38 @@ def test_new_audit_events_make_a_re_evaluation_full(organisation, tmp_path):
 
 def test_every_check_declares_how_far_a_change_of_agents_reaches():
     assert set(REACH) == set(load_checks())
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject_id"),
+    [
+        ("agent", "bot"),
+        ("access", "bot::srv.write"),
+        ("access", "a::b::srv.t"),
+        ("credential", "c"),
+        ("tool", "x"),
+    ],
+)
+def test_shares_are_counted_under_the_agent_each_outcome_is_about(kind, subject_id):
+    assert partitions_of([(kind, subject_id)]) == [partition_of(kind, subject_id)]
+
+
+def test_a_check_crashing_on_the_changed_agents_makes_the_run_full(organisation, monkeypatch):
+    from app.checks import REGISTRY
+
+    def broken(snapshot):
+        raise RuntimeError("boom")
+        yield  # pragma: no cover
+
+    monkeypatch.setitem(REGISTRY, "agent_has_accountable_owner", broken)
+    run = evaluate(organisation, NOW + timedelta(minutes=1), changed_agents={"release-bot"})
+    assert run.counts["scope"] == "full: a check crashed on the changed agents"
+    assert run.check_errors == {"agent_has_accountable_owner": "RuntimeError: boom"}
+    with session_scope(get_engine(organisation)) as db:
+        owners = db.execute(
+            select(Finding).where(Finding.check_id == "agent_has_accountable_owner")
+        ).scalars()
+        assert {f.status for f in owners} == {"open"}  # a crashed check proves nothing either way
+    monkeypatch.undo()
+    scope = evaluate(organisation, NOW + timedelta(minutes=2), changed_agents={"release-bot"}).counts["scope"]
+    assert scope == "full: the last run had a crashed check"

@@ -43,12 +43,15 @@ def check(function: CheckFunction) -> CheckFunction:
 
 def pass_(kind: str, subject_id: str, detail: str) -> Outcome:
     """A passing outcome."""
-    return Outcome(kind, subject_id, True, detail)
+    return _new(Outcome, (kind, subject_id, True, detail))
 
 
 def fail(kind: str, subject_id: str, detail: str) -> Outcome:
     """A failing outcome."""
-    return Outcome(kind, subject_id, False, detail)
+    return _new(Outcome, (kind, subject_id, False, detail))
+
+
+_new = tuple.__new__  # what Outcome(...) does, without its keyword handling
 
 
 def load_checks() -> dict[str, CheckFunction]:

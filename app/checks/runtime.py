@@ -146,15 +146,11 @@ def calls_use_unexpired_credentials(snap: Snapshot) -> Iterator[Outcome]:
         i for i, c in snap.credentials_by_id.items() if not c.revoked_at and not c.expires_at
     )
     for (agent_id, ref), events in snap.events_by_access.items():
-        judged = [
-            (e, problem)
-            for e in events
-            if e.decision == "allow"
-            and e.credential
-            and (problem := None if e.credential in always_valid else _credential_problem(snap, e))
-            is not False
-        ]
-        if not judged:
+        calls = [e for e in events if e.decision == "allow" and e.credential]
+        doubtful = [e for e in calls if e.credential not in always_valid]
+        judged = [(e, problem) for e in doubtful if (problem := _credential_problem(snap, e)) is not False]
+        judged_count = len(calls) - len(doubtful) + len(judged)
+        if not judged_count:
             continue
         subject = f"{agent_id}::{ref}"
         problems = [(e, why) for e, why in judged if why]
@@ -169,7 +165,7 @@ def calls_use_unexpired_credentials(snap: Snapshot) -> Iterator[Outcome]:
             yield pass_(
                 "access",
                 subject,
-                f"All {len(judged)} calls of {agent_id} to {ref} used a credential that was valid then.",
+                f"All {judged_count} calls of {agent_id} to {ref} used a credential that was valid then.",
             )
 
 

@@ -56,6 +56,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from app.audit import record_change
+from app.db import hold_write_lock
 from app.models.inventory import ImportRecord
 from app.models.runtime import AuditEvent, AuditLogFormat, Decision
 from app.snapshot import Event
@@ -602,6 +603,7 @@ def import_audit_log(
     scan = _Scan(file, source_format, agent, max_line_bytes)
     record = writer = stored_at = None
     if not dry_run:
+        hold_write_lock(session)  # no evaluation reads the log while this import is half in
         record = ImportRecord(
             imported_at=datetime.now(UTC), actor=actor, source="audit_log", files=[path], counts={}
         )
@@ -697,6 +699,7 @@ def load_events(session: Session, agents: Iterable[str] | None = None) -> tuple[
             for i in range(0, len(ordered), LOOKUP_CHUNK)
         ]
     events: list[Event] = []
+    new = tuple.__new__
     cursor = connection.connection.cursor()
     try:
         for q in queries:
@@ -705,8 +708,9 @@ def load_events(session: Session, agents: Iterable[str] | None = None) -> tuple[
             if compiled.positional:
                 params = tuple(params[name] for name in compiled.positiontup)
             cursor.execute(str(compiled), params)
+            # tuple.__new__ is what Event(...) calls, minus a Python frame per event.
             events += [
-                Event(r[0], to_utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+                new(Event, (r[0], to_utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]))
                 for r in cursor.fetchall()
             ]
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -83,18 +83,24 @@ class CatalogVersion(SQLModel, table=True):
 class Finding(SQLModel, table=True):
     """A gap: one check failing for one subject, tracked across runs by its stable key."""
 
-    __table_args__ = (UniqueConstraint("check_id", "subject_kind", "subject_id", name="uq_finding_key"),)
+    __table_args__ = (
+        UniqueConstraint("check_id", "subject_kind", "subject_id", name="uq_finding_key"),
+        # Team and environment lead the findings page's filters; severity narrows them in the index.
+        Index("ix_finding_team_severity", "team", "severity"),
+        Index("ix_finding_environment_severity", "environment", "severity"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    check_id: str = Field(index=True)
+    # No index of its own: the unique key's index, which starts with check_id, serves its lookups.
+    check_id: str
     subject_kind: str
     subject_id: str = Field(index=True)
     status: str = Field(default=FindingStatus.OPEN.value, index=True)
     severity: str = Field(index=True)
     detail: str = ""
     agent_id: str | None = Field(default=None, index=True)
-    team: str | None = Field(default=None, index=True)
-    environment: str | None = Field(default=None, index=True)
+    team: str | None = None
+    environment: str | None = None
     first_seen_at: datetime
     last_seen_at: datetime
     resolved_at: datetime | None = None

@@ -20,7 +20,8 @@ class EvaluationBasis(SQLModel, table=True):
     settings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     event_count: int = 0
     event_max_id: int | None = None
-    # False when some agent id contains "::", which makes an access subject's agent ambiguous.
+    # Whether every outcome of the per-agent checks was filed under its agent (agent_check_share);
+    # not when an agent id contains "::", which makes the agent of an access subject ambiguous.
     is_partitioned: bool = False
 
 
