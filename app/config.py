@@ -30,6 +30,14 @@ class Settings:
     secret_key: str = ""
     secure_cookies: int = 1
     session_hours: int = 8
+    # Sign-in throttle: this many failures within the window close sign-in for that username, or
+    # (the second number) for that client address, until the window has passed. 0 turns one off.
+    sign_in_max_failures: int = 5
+    sign_in_max_failures_per_address: int = 50
+    sign_in_window_minutes: int = 15
+    # How many reverse proxies in front of Steward set X-Forwarded-For (the client address the
+    # throttle counts); 0 trusts no such header.
+    trusted_proxies: int = 0
     actor: str = ""
     organisation: str = "Demo organisation"
     smtp_host: str = ""

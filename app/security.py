@@ -11,13 +11,13 @@ from pathlib import Path
 
 from flask import abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.audit import record_change
 from app.db import get_db
-from app.models.users import ROLE_RANK, ApiToken, Role, User
+from app.models.users import ROLE_RANK, ApiToken, Role, SignInFailure, User
 
 csrf = CSRFProtect()
 
@@ -147,6 +147,59 @@ def authenticate(db: Session, *, username: str, password: str) -> User | None:
     if not check_password_hash(user.password_hash, password or ""):
         return None
     return user
+
+
+def sign_in_wait(db: Session, *, username: str, address: str, settings, now: datetime | None = None) -> int:
+    """Seconds this username or address must wait before another sign-in attempt; 0 when it may try.
+
+    Too many failures within the window for one username (known or not, so that the throttle does
+    not tell which accounts exist), or from one client address, close sign-in for both until the
+    oldest counted failure leaves the window. The counts live in the database: every worker process
+    shares them and a restart does not reset them.
+    """
+    now = now or datetime.now(UTC)
+    window = timedelta(minutes=settings.sign_in_window_minutes)
+    waits = []
+    for column, value, limit in (
+        (SignInFailure.username, _throttle_key(username), settings.sign_in_max_failures),
+        (SignInFailure.address, address, settings.sign_in_max_failures_per_address),
+    ):
+        if limit <= 0:
+            continue
+        times = (
+            db.execute(
+                select(SignInFailure.at)
+                .where(column == value, SignInFailure.at > now - window)
+                .order_by(SignInFailure.at.desc())
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        if len(times) >= limit:
+            oldest = times[-1] if times[-1].tzinfo else times[-1].replace(tzinfo=UTC)
+            waits.append(max(1, int((oldest + window - now).total_seconds()) + 1))
+    return max(waits, default=0)
+
+
+def record_sign_in_failure(db: Session, *, username: str, address: str, settings, now=None) -> None:
+    """Count a failed sign-in, and forget the failures that have left every window."""
+    now = now or datetime.now(UTC)
+    db.execute(
+        delete(SignInFailure).where(
+            SignInFailure.at <= now - timedelta(minutes=settings.sign_in_window_minutes)
+        )
+    )
+    db.add(SignInFailure(username=_throttle_key(username), address=address, at=now))
+
+
+def clear_sign_in_failures(db: Session, *, username: str) -> None:
+    """A successful sign-in wipes the account's failures (not the address's: others may share it)."""
+    db.execute(delete(SignInFailure).where(SignInFailure.username == _throttle_key(username)))
+
+
+def _throttle_key(username: str) -> str:
+    return (username or "").strip()[:100]
 
 
 def sign_in(user: User) -> None:

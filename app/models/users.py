@@ -62,3 +62,14 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+
+
+class SignInFailure(SQLModel, table=True):
+    """A failed sign-in, kept for the sign-in throttle's window (shared by every worker process)."""
+
+    __tablename__ = "sign_in_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True)
+    address: str = Field(index=True)
+    at: datetime = Field(index=True)
