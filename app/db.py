@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import Engine, event, inspect, text
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -20,7 +20,8 @@ def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets a WAL journal, foreign keys and a busy timeout."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # A writer waits for another (an evaluation holds the write lock while it runs) rather than fail.
+        engine = create_engine(url, connect_args={"timeout": 120})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -118,3 +119,24 @@ def close_db(_exc=None) -> None:
     db = g.pop("db", None)
     if db is not None:
         db.close()
+
+
+# pg_advisory_xact_lock's key for Steward's bulk writers (a fixed 63-bit number: "steward!" in ASCII).
+WRITE_LOCK_KEY = int.from_bytes(b"steward!", "big") & (2**63 - 1)
+
+
+def hold_write_lock(session: Session) -> None:
+    """Make this transaction the only bulk writer (import, audit import, evaluation) until it ends.
+
+    Two evaluations, or an evaluation and an import, that read and then write at once would
+    otherwise interleave: each inserts the finding the other just inserted (PostgreSQL), or reads
+    a state the other is replacing. Call it before the transaction reads what it will write from.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: BEGIN IMMEDIATE, which takes the
+    database's single write lock now rather than at the first write (if the transaction has
+    written already, it holds that lock). Other writers wait their turn; readers are not held up.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+    elif connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

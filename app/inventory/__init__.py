@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from app.audit import record_change
+from app.db import hold_write_lock
 from app.inventory.reader import Document, ImportError_, collect_files, read_document
 from app.inventory.schema import KINDS
 from app.inventory.store import delete_entries, insert_entries, load_inventory, paused_gc
@@ -113,6 +114,8 @@ def import_documents(
     parsed, parse_errors = parse_documents(documents)
     errors += parse_errors
     result.notices = parsed.notices
+    if not dry_run:
+        hold_write_lock(session)  # the stored inventory read next is what the import replaces
     current = load_inventory(session)
     final = _merge(current, parsed, prune, remove or {})
     errors += _reference_errors(final, parsed)
