@@ -64,7 +64,54 @@ def configure_scheduler(scheduler: BaseScheduler, engine, settings) -> BaseSched
             max_instances=1,
         )
     add_report_schedule_sync(scheduler, engine)
+    for schedule_id in recover_interrupted_runs(engine):
+        # Made again as soon as the scheduler runs: the interrupted run's reports were never kept.
+        scheduler.add_job(
+            REPORT_JOB_FUNC,
+            args=[schedule_id],
+            id=f"recover-{REPORT_JOB_PREFIX}{schedule_id}",
+            name=f"Report schedule #{schedule_id}: the run interrupted when the scheduler last stopped",
+            jobstore=VOLATILE_STORE,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
     return scheduler
+
+
+def recover_interrupted_runs(engine) -> list[int]:
+    """Schedules whose last run was claimed and never finished (the process died): make them due again.
+
+    Only one scheduler process runs (README), so at its start a run still marked "running" was cut
+    off. Its claim is undone: last_run_at goes back to the last run that made reports (or to none),
+    which makes the missed fire time due again, and the audit trail says so.
+    """
+    from sqlalchemy import func, select
+
+    from app.audit import record_change
+    from app.db import session_scope
+    from app.models.reporting import Report, ReportSchedule
+
+    recovered = []
+    with session_scope(engine) as session:
+        running = session.execute(select(ReportSchedule).where(ReportSchedule.last_status == "running"))
+        for schedule in running.scalars().all():
+            last_made = session.execute(
+                select(func.max(Report.created_at)).where(Report.schedule_id == schedule.id)
+            ).scalar_one()
+            interrupted_at = schedule.last_run_at
+            schedule.last_run_at = last_made
+            schedule.last_status = "interrupted: the scheduler stopped during this run; making it again"
+            record_change(
+                session,
+                actor="scheduler",
+                action="report_schedule.recover",
+                target=f"schedule #{schedule.id}",
+                detail={"interrupted_run_started_at": interrupted_at.isoformat() if interrupted_at else None},
+            )
+            recovered.append(schedule.id)
+    for schedule_id in recovered:
+        log.warning("report schedule #%s: its last run was interrupted; it is made again now", schedule_id)
+    return recovered
 
 
 def scheduled_evaluation() -> None:

@@ -8,9 +8,12 @@ holds the SHA-256 of the file, the run and catalog hash it reflects, and who mad
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,8 @@ from app.catalog import Catalog
 from app.evaluation import run_evaluation
 from app.models.reporting import Report, ReportFormat
 from app.reporting.context import ReportContext, ReportError, Scope, build_context
+
+log = logging.getLogger(__name__)
 
 FORMATS = tuple(f.value for f in ReportFormat)
 MEDIA_TYPES = {
@@ -122,6 +127,7 @@ def generate_report(
         session, catalog=catalog, settings=settings, scope=scope, run=summary.run, now=now
     )
     directory = reports_dir(settings)
+    sweep_orphans(session, settings)
     written: list[Path] = []
     reports: list[Report] = []
     try:
@@ -169,6 +175,36 @@ def generate_report(
             path.unlink(missing_ok=True)
         raise
     return GeneratedReports(reports, context)
+
+
+# A report file, as generate_report names it (an evidence pack is named evidence-pack-…zip).
+REPORT_FILE = re.compile(r"evidence-\d{8}-\d{6}-run\d+-[0-9a-f]{8}\.(pdf|xlsx)")
+# Older than this, a report file no record names, or a temporary file, is a leftover of a process
+# that died (kill -9, power cut) between writing it and committing its record: no render takes an hour.
+ORPHAN_AGE_SECONDS = 3600
+
+
+def sweep_orphans(session: Session, settings, *, now: float | None = None) -> list[str]:
+    """Delete the report files and temporary files a crashed process left in the archive; their names.
+
+    Such a file claims nothing (the archive lists records, and downloads go by record id), but
+    it would sit there for ever. Files younger than an hour may belong to a render in progress.
+    """
+    directory = reports_dir(settings)
+    if not directory.is_dir():
+        return []
+    cutoff = (now if now is not None else time.time()) - ORPHAN_AGE_SECONDS
+    known = set(session.execute(select(Report.file_name)).scalars())
+    swept = []
+    for path in directory.iterdir():
+        is_leftover = REPORT_FILE.fullmatch(path.name) and path.name not in known
+        is_temporary = path.name.startswith(".") and path.name.endswith(".part")
+        if (is_leftover or is_temporary) and path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            swept.append(path.name)
+    if swept:
+        log.warning("report archive: removed %s file(s) left by an interrupted run: %s", len(swept), swept)
+    return sorted(swept)
 
 
 def _template_detail(fmt: str, pdf_template) -> dict:
