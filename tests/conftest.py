@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, create_engine, event, make_url, select
+from sqlalchemy.pool import Pool
 
 from app import create_app
 from app.config import Settings
@@ -21,10 +24,20 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory) -> Path | None:
-    """A SQLite file migrated to head once, copied for each test (migrating per test is slow)."""
+def migrated_template(tmp_path_factory) -> Path | str:
+    """A database migrated to head once, copied for each test (migrating per test is slow).
+
+    On SQLite a file; on PostgreSQL a template database, one per xdist worker, whose name is returned.
+    """
     if TEST_DATABASE_URL:
-        return None
+        template = f"{_postgres_database_name()}_template"
+        with _postgres_admin() as admin:
+            admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+            admin.exec_driver_sql(f'CREATE DATABASE "{template}"')
+        engine = make_engine(_postgres_url(template))
+        upgrade_database(engine)
+        engine.dispose()
+        return template
     path = tmp_path_factory.mktemp("template") / "steward.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade_database(engine)
@@ -33,24 +46,68 @@ def migrated_template(tmp_path_factory) -> Path | None:
 
 
 @pytest.fixture
-def settings(tmp_path, migrated_template) -> Settings:
+def settings(tmp_path, migrated_template) -> Iterator[Settings]:
     instance = tmp_path / "instance"
     instance.mkdir()
-    if migrated_template is not None:
+    if not TEST_DATABASE_URL:
         shutil.copy(migrated_template, instance / "steward.db")
-        return Settings(instance_path=str(instance), actor="test", evaluation_debounce_seconds=0)
-    engine = make_engine(TEST_DATABASE_URL)
-    _reset_postgres(engine)
-    engine.dispose()
-    return Settings(
+        yield Settings(instance_path=str(instance), actor="test", evaluation_debounce_seconds=0)
+        return
+    opened = []
+
+    def remember(dbapi_connection, _record) -> None:
+        opened.append(dbapi_connection)
+
+    # Apps and engines a test makes and drops hold pooled connections to its database; closed here,
+    # rather than by the garbage collector at some later test (psycopg warns, and warnings fail tests).
+    event.listen(Pool, "connect", remember)
+    database = _postgres_database_name()
+    yield Settings(
         instance_path=str(instance),
-        database_url=TEST_DATABASE_URL,
+        database_url=fresh_postgres_database(migrated_template),
         actor="test",
         evaluation_debounce_seconds=0,
     )
+    event.remove(Pool, "connect", remember)
+    for connection in opened:
+        if not connection.closed and connection.info.dbname == database:
+            connection.close()
+
+
+def fresh_postgres_database(template: str, suffix: str = "") -> str:
+    """A new PostgreSQL database copied from the migrated template (this worker's, plus a suffix): its URL."""
+    database = _postgres_database_name() + suffix
+    with _postgres_admin() as admin:
+        # WITH (FORCE) ends the connections a previous test left open (a server thread, a pool).
+        admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.exec_driver_sql(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+    return _postgres_url(database)
+
+
+def _postgres_database_name() -> str:
+    """This worker's test database: the URL's database, suffixed with the xdist worker's id."""
+    name = make_url(TEST_DATABASE_URL).database or "steward_test"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"{name}_{worker}" if worker else name
+
+
+def _postgres_url(database: str) -> str:
+    return make_url(TEST_DATABASE_URL).set(database=database).render_as_string(hide_password=False)
+
+
+@contextmanager
+def _postgres_admin():
+    """An autocommit connection to the server's maintenance database, for CREATE and DROP DATABASE."""
+    engine = create_engine(_postgres_url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def _reset_postgres(engine) -> None:
+    """Empty a PostgreSQL test database and migrate it again (a test that wants a second start)."""
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     upgrade_database(engine)

@@ -121,7 +121,17 @@ def test_a_changed_or_missing_file_fails_verification(inventory_app, session):
     assert not verify_report(settings, xlsx)
 
 
-def test_retention_keeps_the_newest_reports_of_each_format(inventory_app, session):
+@pytest.fixture
+def quick_render(monkeypatch):
+    """Retention is about which files and records go, not what they hold: skip the real rendering."""
+
+    def render(context, fmt, *_template) -> bytes:
+        return f"{fmt} of run {context.run_id}".encode()
+
+    monkeypatch.setattr(archive, "_render", render)
+
+
+def test_retention_keeps_the_newest_reports_of_each_format(inventory_app, session, quick_render):
     settings = inventory_app.config["STEWARD"]
     made = []
     for quarter in range(4):
@@ -146,7 +156,7 @@ def test_retention_keeps_the_newest_reports_of_each_format(inventory_app, sessio
     assert len(reasons) == 4 and all(r["reason"] == "retention: keep the last 2" for r in reasons)
 
 
-def test_retention_rolled_back_keeps_the_files(inventory_app, session):
+def test_retention_rolled_back_keeps_the_files(inventory_app, session, quick_render):
     settings = inventory_app.config["STEWARD"]
     for quarter in range(2):
         for report in make_reports(inventory_app, session, now=NOW + timedelta(days=91 * quarter)).reports:

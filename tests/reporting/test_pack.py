@@ -21,7 +21,7 @@ from app import create_app
 from app.assessment import attest_requirement
 from app.catalog import get_catalog
 from app.config import PROJECT_ROOT, Settings
-from app.db import get_engine, session_scope
+from app.db import dispose_engine, get_engine, session_scope
 from app.evaluation import run_evaluation
 from app.models.users import AuditEntry
 from app.reporting.archive import reports_dir
@@ -39,7 +39,7 @@ from app.reporting.pack import (
     verify_evidence_pack,
 )
 from app.reporting.pack_cli import evidence_pack_command, verify_pack_command
-from tests.conftest import TEST_DATABASE_URL, _reset_postgres
+from tests.conftest import TEST_DATABASE_URL, fresh_postgres_database
 from tests.reporting.conftest import import_inventory_file
 
 KEY = "test-evidence-signing-key-0123456789"
@@ -82,16 +82,12 @@ def seed_pack(tmp_path_factory, migrated_template) -> SeedPack:
     root = tmp_path_factory.mktemp("seed-pack")
     instance = root / "instance"
     instance.mkdir()
-    if migrated_template is not None:
+    if not TEST_DATABASE_URL:
         shutil.copy(migrated_template, instance / "steward.db")
         settings = Settings(instance_path=str(instance), actor="test", evaluation_debounce_seconds=0)
-    else:
-        from app.db import make_engine
-
-        engine = make_engine(TEST_DATABASE_URL)
-        _reset_postgres(engine)
-        engine.dispose()
-        settings = Settings(instance_path=str(instance), database_url=TEST_DATABASE_URL, actor="test")
+    else:  # a database of its own, as the tests of the module use the per-test one meanwhile
+        url = fresh_postgres_database(migrated_template, suffix="_seed_pack")
+        settings = Settings(instance_path=str(instance), database_url=url, actor="test")
     settings = replace(settings, evidence_signing_key=KEY)
     seed = shutil.copytree(PROJECT_ROOT / "seed", root / "seed")
     agents = yaml.safe_load((seed / "agents.yaml").read_text(encoding="utf-8"))
@@ -126,6 +122,7 @@ def seed_pack(tmp_path_factory, migrated_template) -> SeedPack:
                 select(AuditEntry).where(AuditEntry.action == "evidence_pack.export")
             ).scalars()
         ]
+    dispose_engine(app)
     return SeedPack(pack.path, attestation_id, framework_id, requirement_id, audit, pack.sha256, pack.run_id)
 
 
