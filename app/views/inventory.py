@@ -62,7 +62,7 @@ def agents():
     )
 
 
-@bp.route("/agents/<agent_id>")
+@bp.route("/agents/<path:agent_id>")  # an id may hold a slash (team/bot)
 def agent(agent_id: str):
     profile = agent_profile(get_db(), agent_id, now=datetime.now(UTC))
     if profile is None:
@@ -77,7 +77,7 @@ def servers():
     return render_template("inventory/servers.html", rows=snapshot.mcp_servers, reach=reach)
 
 
-@bp.route("/servers/<server_id>")
+@bp.route("/servers/<path:server_id>")  # registry names hold slashes (io.github.org/server)
 def server(server_id: str):
     snapshot = _snapshot()
     record = snapshot.servers_by_id.get(server_id)
@@ -88,7 +88,7 @@ def server(server_id: str):
     return render_template("inventory/server.html", server=record, users=users, configured_by=configured_by)
 
 
-@bp.route("/servers/<server_id>/review", methods=["POST"])
+@bp.route("/servers/<path:server_id>/review", methods=["POST"])
 @requires(Role.ANALYST)
 def review_tools(server_id: str):
     db = get_db()
