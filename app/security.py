@@ -74,13 +74,32 @@ def _require_sign_in():
     user_id = session.get("user_id")
     if user_id is not None:
         user = get_db().get(User, user_id)
-        if user is not None and user.is_active and session.get("pw") == user.password_hash[-16:]:
+        if _is_live(session, user):
             g.user = user
         else:
             session.clear()
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
         return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
     return None
+
+
+def _is_live(session, user: User | None) -> bool:
+    """Whether a session still speaks for its user: active, same password, not signed out since."""
+    if user is None or not user.is_active or session.get("pw") != user.password_hash[-16:]:
+        return False
+    if user.signed_out_at is None:
+        return True
+    signed_out = user.signed_out_at if user.signed_out_at.tzinfo else user.signed_out_at.replace(tzinfo=UTC)
+    return float(session.get("at", 0)) > signed_out.timestamp()
+
+
+def sign_out(db: Session, user: User | None) -> None:
+    """End the session, and every other session the user signed in before now (copied cookies too)."""
+    if user is not None:
+        user.signed_out_at = datetime.now(UTC)
+        record_change(db, actor=user.username, action="auth.sign_out")
+        db.commit()
+    session.clear()
 
 
 def _security_headers(response):
@@ -207,6 +226,7 @@ def sign_in(user: User) -> None:
     session.clear()
     session.permanent = True
     session["user_id"] = user.id
+    session["at"] = datetime.now(UTC).timestamp()  # compared with the user's signed_out_at
     # A password change ends every session signed in with the old password.
     session["pw"] = user.password_hash[-16:]
 

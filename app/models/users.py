@@ -32,6 +32,8 @@ class User(SQLModel, table=True):
     is_active: bool = True
     created_at: datetime
     last_login_at: datetime | None = None
+    # Signing out ends every session of the user signed in before this moment (a copied cookie too).
+    signed_out_at: datetime | None = None
 
 
 class AuditEntry(SQLModel, table=True):

@@ -9,11 +9,11 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
@@ -25,6 +25,7 @@ from app.security import (
     record_sign_in_failure,
     sign_in,
     sign_in_wait,
+    sign_out,
 )
 
 bp = Blueprint("auth", __name__)
@@ -79,7 +80,7 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    session.clear()
+    sign_out(get_db(), g.get("user"))
     return redirect(url_for("auth.login"))
 
 

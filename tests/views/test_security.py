@@ -169,3 +169,36 @@ def test_browser_import_applies_a_valid_file(admin):
     assert "applied" in response.get_data(as_text=True)
     assert "new-bot" in admin.get("/agents").get_data(as_text=True)
     assert "upload:new.yaml" in admin.get("/imports").get_data(as_text=True)
+
+
+def _cookie(client) -> str:
+    return client.get_cookie("steward_session").value
+
+
+def _with_cookie(app, value: str):
+    client = make_client(app, None)
+    client.set_cookie("steward_session", value)
+    return client
+
+
+def test_a_session_cookie_from_before_sign_in_is_not_signed_in_afterwards(seeded_app):
+    # Session fixation: the cookie an attacker saw (or planted) before the victim signed in.
+    victim = make_client(seeded_app, None)
+    victim.get("/login")
+    planted = _cookie(victim)
+    assert sign_in(victim, "viewer").status_code == 302
+    assert _cookie(victim) != planted
+    assert victim.get("/").status_code == 200
+    assert _with_cookie(seeded_app, planted).get("/").status_code == 302
+
+
+def test_signing_out_ends_the_session_even_for_a_copy_of_its_cookie(seeded_app):
+    client = make_client(seeded_app, "analyst")
+    stolen = _cookie(client)
+    assert _with_cookie(seeded_app, stolen).get("/").status_code == 200  # the copy works while signed in
+    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+    assert _with_cookie(seeded_app, stolen).get("/").status_code == 302
+    # Signing in again gives a session that works.
+    assert make_client(seeded_app, "analyst").get("/").status_code == 200
