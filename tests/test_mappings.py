@@ -678,3 +678,24 @@ def test_a_run_pins_its_catalog_and_the_next_run_on_a_changed_catalog_lists_the_
     assert "re-mapped (checks or mappings changed): AG-SEC-04" in show
     for app in (plain, extended, remapped):
         dispose_engine(app)
+
+
+def test_the_api_run_carries_each_inferred_status_with_its_provenance(example_app):
+    from datetime import UTC, datetime, timedelta
+
+    from app.security import create_api_token
+
+    run = evaluate(example_app)
+    with session_scope(get_engine(example_app)) as session:
+        token, _ = create_api_token(
+            session, name="t", role="viewer", expires_at=datetime.now(UTC) + timedelta(days=1), created_by="t"
+        )
+    body = (
+        example_app.test_client()
+        .get(f"/api/v1/runs/{run.id}", headers={"Authorization": f"Bearer {token}"})
+        .get_json()
+    )
+    inferred = body["requirement_inferences"]["acme-agent-standard"]["AG-SEC-03"]
+    assert body["requirement_statuses"]["acme-agent-standard"]["AG-SEC-03"] == "partial"
+    assert [s["requirement"] for s in inferred["sources"]] == ["GOVERN 3.2", "MAP 3.5"]
+    assert "AG-GOV-01" not in body["requirement_inferences"]["acme-agent-standard"]  # decided by its checks

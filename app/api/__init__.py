@@ -170,6 +170,8 @@ def run_json(r: EvaluationRun, with_statuses: bool = False) -> dict:
     }
     if with_statuses:
         body["requirement_statuses"] = r.requirement_statuses
+        # How each status inferred through mappings came about: {framework: {requirement: provenance}}.
+        body["requirement_inferences"] = r.requirement_inferences
     return body
 
 

@@ -83,6 +83,10 @@ RUN = {
         "scores": {"type": "object", "additionalProperties": {"type": "number", "nullable": True}},
         "check_errors": {"type": "object"},
         "requirement_statuses": {"type": "object"},
+        "requirement_inferences": {
+            "type": "object",
+            "description": "For each status inferred through mappings: the sources, relationships and rule",
+        },
     },
 }
 
