@@ -96,8 +96,8 @@ def test_generated_audit_log_names_inventoried_tools_and_a_few_shadow_agents(tmp
 )
 def test_benchmark_prints_every_scenario_with_time_peak_and_ratio(tmp_path):
     has_locust = importlib.util.find_spec("locust") is not None
-    command = [sys.executable, str(BENCH / "run.py"), "--agents", "20", "--workdir", str(tmp_path)]
-    command += ["--http-seconds", "2", "--http-requests", "40"] if has_locust else ["--skip", "http"]
+    command = [sys.executable, str(BENCH / "run.py"), "--agents", "50", "--workdir", str(tmp_path)]
+    command += ["--http-seconds", "20", "--http-requests", "60"] if has_locust else ["--skip", "http"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
