@@ -74,6 +74,22 @@ def settings(tmp_path, migrated_template) -> Iterator[Settings]:
             connection.close()
 
 
+def module_settings(tmp_path_factory, migrated_template, name: str) -> Settings:
+    """Settings on a database of its own, for a module-scoped fixture that builds something costly once.
+
+    A module's tests meanwhile use the per-test database, so this one has its own file or name.
+    """
+    instance = tmp_path_factory.mktemp(name) / "instance"
+    instance.mkdir()
+    if TEST_DATABASE_URL:
+        url = fresh_postgres_database(migrated_template, suffix="_" + name.replace("-", "_"))
+        return Settings(
+            instance_path=str(instance), database_url=url, actor="test", evaluation_debounce_seconds=0
+        )
+    shutil.copy(migrated_template, instance / "steward.db")
+    return Settings(instance_path=str(instance), actor="test", evaluation_debounce_seconds=0)
+
+
 def fresh_postgres_database(template: str, suffix: str = "") -> str:
     """A new PostgreSQL database copied from the migrated template (this worker's, plus a suffix): its URL."""
     database = _postgres_database_name() + suffix

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from app import create_app
 from app.assessment import attest_requirement
 from app.catalog import get_catalog
-from app.config import PROJECT_ROOT, Settings
+from app.config import PROJECT_ROOT
 from app.db import dispose_engine, get_engine, session_scope
 from app.evaluation import run_evaluation
 from app.models.users import AuditEntry
@@ -39,7 +39,7 @@ from app.reporting.pack import (
     verify_evidence_pack,
 )
 from app.reporting.pack_cli import evidence_pack_command, verify_pack_command
-from tests.conftest import TEST_DATABASE_URL, fresh_postgres_database
+from tests.conftest import module_settings
 from tests.reporting.conftest import import_inventory_file
 
 KEY = "test-evidence-signing-key-0123456789"
@@ -79,15 +79,9 @@ def _manual_requirement(catalog) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def seed_pack(tmp_path_factory, migrated_template) -> SeedPack:
     """The seed organisation (with a script planted in an agent's purpose), one attestation with a file."""
-    root = tmp_path_factory.mktemp("seed-pack")
-    instance = root / "instance"
-    instance.mkdir()
-    if not TEST_DATABASE_URL:
-        shutil.copy(migrated_template, instance / "steward.db")
-        settings = Settings(instance_path=str(instance), actor="test", evaluation_debounce_seconds=0)
-    else:  # a database of its own, as the tests of the module use the per-test one meanwhile
-        url = fresh_postgres_database(migrated_template, suffix="_seed_pack")
-        settings = Settings(instance_path=str(instance), database_url=url, actor="test")
+    settings = module_settings(tmp_path_factory, migrated_template, "seed-pack")
+    instance = Path(settings.instance_path)
+    root = instance.parent
     settings = replace(settings, evidence_signing_key=KEY)
     seed = shutil.copytree(PROJECT_ROOT / "seed", root / "seed")
     agents = yaml.safe_load((seed / "agents.yaml").read_text(encoding="utf-8"))

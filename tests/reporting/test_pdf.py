@@ -14,15 +14,17 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from weasyprint import HTML
 
+from app import create_app
 from app.assessment import accept_risk, attest_requirement
 from app.catalog import get_catalog
 from app.config import Settings
+from app.db import dispose_engine, get_engine, session_scope
 from app.models.assessment import Finding
 from app.posture import latest_run
 from app.reporting.archive import report_path
 from app.reporting.context import Scope, build_context
 from app.reporting.pdf import REPORTS_ROOT, TEMPLATES_DIR, ReportsOnlyFetcher, render_pdf
-from tests.conftest import write_yaml
+from tests.conftest import minimal_inventory, module_settings, write_yaml
 from tests.reporting.conftest import NOW, crowded_inventory, import_inventory_file, make_reports
 
 
@@ -31,16 +33,28 @@ def pdf_text(data: bytes) -> tuple[PdfReader, list[str]]:
     return reader, [page.extract_text() for page in reader.pages]
 
 
-@pytest.fixture
-def report_pdf(inventory_app, session) -> tuple[bytes, object]:
-    generated = make_reports(inventory_app, session)
-    return report_path(inventory_app.config["STEWARD"], generated.reports[0]).read_bytes(), generated.context
+@pytest.fixture(scope="module")
+def report_app(tmp_path_factory, migrated_template):
+    """The minimal inventory's app, for the module's tests that only read the one report made of it."""
+    app = create_app(module_settings(tmp_path_factory, migrated_template, "pdf-report"))
+    inventory = write_yaml(tmp_path_factory.mktemp("pdf-inventory") / "inventory.yaml", minimal_inventory())
+    import_inventory_file(app.test_cli_runner(), inventory)
+    yield app
+    dispose_engine(app)
 
 
-def test_pdf_has_cover_contents_every_framework_and_requirement(report_pdf, inventory_app):
+@pytest.fixture(scope="module")
+def report_pdf(report_app) -> tuple[bytes, object]:
+    """The report, rendered once for the module (a dozen seconds a render)."""
+    with session_scope(get_engine(report_app)) as session:
+        generated = make_reports(report_app, session)
+        return report_path(report_app.config["STEWARD"], generated.reports[0]).read_bytes(), generated.context
+
+
+def test_pdf_has_cover_contents_every_framework_and_requirement(report_pdf, report_app):
     data, context = report_pdf
     reader, pages = pdf_text(data)
-    catalog = get_catalog(inventory_app)
+    catalog = get_catalog(report_app)
     assert len(reader.pages) >= 3 + len(catalog.frameworks)
     cover = pages[0]
     assert "Demo organisation" in cover and "EVIDENCE REPORT" in cover
@@ -53,7 +67,7 @@ def test_pdf_has_cover_contents_every_framework_and_requirement(report_pdf, inve
     assert reader.metadata.title.startswith("Evidence report · Demo organisation")
 
 
-def test_contents_lists_each_chapter_with_its_page_number(report_pdf, inventory_app):
+def test_contents_lists_each_chapter_with_its_page_number(report_pdf, report_app):
     data, _ = report_pdf
     _, pages = pdf_text(data)
     contents = pages[1]
@@ -82,14 +96,14 @@ def test_every_page_after_the_cover_has_running_header_and_page_number(report_pd
         assert f"Evaluation run #{context.run_id}" in text
 
 
-def test_methodology_says_whose_ids_each_framework_uses(report_pdf, inventory_app):
+def test_methodology_says_whose_ids_each_framework_uses(report_pdf, report_app):
     data, _ = report_pdf
     _, pages = pdf_text(data)
     methodology = " ".join(" ".join(page.split()) for page in pages if "Appendix B: Methodology" in page)
     assert "Appendix B: Methodology" in methodology
     for status in ("Pass", "Fail", "No data", "Attested", "Not attested", "Not applicable", "Partial"):
         assert status in methodology
-    for framework in get_catalog(inventory_app).frameworks.values():
+    for framework in get_catalog(report_app).frameworks.values():
         assert framework.name in methodology
         expected = "ids are the publisher's own" if framework.official_ids else "Steward's local ids"
         assert expected in methodology

@@ -7,18 +7,16 @@ without an entry fails the first test, so every new page or write gets a decisio
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from app import create_app
-from app.config import Settings
 from app.db import dispose_engine, get_engine, session_scope
 from app.models.assessment import Finding
 from app.security import create_api_token, create_user
-from tests.conftest import PASSWORD, TEST_DATABASE_URL, fresh_postgres_database
+from tests.conftest import PASSWORD, module_settings
 from tests.views.conftest import csrf_token, make_client
 
 PUBLIC = "public"
@@ -101,17 +99,8 @@ LEAST_ROLE = {
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory, migrated_template):
     """One seeded app for the whole walk (each request is cheap; seeding is not)."""
-    import shutil
-
-    instance = tmp_path_factory.mktemp("route-walk") / "instance"
-    instance.mkdir()
-    if TEST_DATABASE_URL:
-        url = fresh_postgres_database(migrated_template, suffix="_route_walk")
-        settings = Settings(instance_path=str(instance), database_url=url, actor="test")
-    else:
-        shutil.copy(migrated_template, instance / "steward.db")
-        settings = Settings(instance_path=str(instance), actor="test")
-    app = create_app(replace(settings, evaluation_debounce_seconds=0))
+    settings = module_settings(tmp_path_factory, migrated_template, "route-walk")
+    app = create_app(settings)
     from app.catalog import get_catalog
     from app.demo import import_demo_organisation
     from app.reporting.schedules import create_schedule
