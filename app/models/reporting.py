@@ -57,6 +57,8 @@ class ReportSchedule(SQLModel, table=True):
     formats: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     retention: int = 8
     recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The slug of an uploaded PDF template (app/reporting/custom_templates.py); None: the built-in.
+    pdf_template: str | None = None
     is_paused: bool = False
     created_by: str
     created_at: datetime

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from app.audit import record_change
 from app.catalog import Catalog
-from app.models.reporting import Report, ReportSchedule, SchedulePreset
+from app.models.reporting import Report, ReportFormat, ReportSchedule, SchedulePreset
 from app.reporting.archive import (
     FORMATS,
     MEDIA_TYPES,
@@ -159,7 +159,22 @@ def _parse_recipients(recipients) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
-def _validated(catalog: Catalog, values: dict) -> dict:
+def _template_slug(settings, name: str | None) -> str | None:
+    """The slug of the uploaded template a schedule names (None: the built-in); ScheduleError if none such."""
+    from app.reporting.custom_templates import TemplateError, resolve_template
+
+    if not name or not name.strip():
+        return None
+    if settings is None:
+        raise ScheduleError("pdf_template: cannot check the template without the settings")
+    try:
+        template = resolve_template(settings, name)
+    except TemplateError as exc:
+        raise ScheduleError(f"pdf_template: {exc}") from None
+    return template.slug if template else None
+
+
+def _validated(catalog: Catalog, values: dict, settings=None) -> dict:
     name = (values.get("name") or "").strip()
     if not name or len(name) > 200:
         raise ScheduleError("name: expected 1 to 200 characters")
@@ -193,6 +208,7 @@ def _validated(catalog: Catalog, values: dict) -> dict:
         "formats": list(formats),
         "retention": retention,
         "recipients": _parse_recipients(values.get("recipients")),
+        "pdf_template": _template_slug(settings, values.get("pdf_template")),
     }
 
 
@@ -209,9 +225,11 @@ def create_schedule(
     formats=(FORMATS),
     retention: int = 8,
     recipients=(),
+    pdf_template: str | None = None,
+    settings=None,
     now: datetime | None = None,
 ) -> ReportSchedule:
-    """Save a new schedule; the scheduler process picks it up."""
+    """Save a new schedule; the scheduler process picks it up. settings: to check pdf_template."""
     now = now or datetime.now(UTC)
     values = _validated(
         catalog,
@@ -224,7 +242,9 @@ def create_schedule(
             "formats": formats,
             "retention": retention,
             "recipients": recipients,
+            "pdf_template": pdf_template,
         },
+        settings,
     )
     schedule = ReportSchedule(**values, created_by=actor, created_at=now, updated_at=now)
     session.add(schedule)
@@ -254,10 +274,11 @@ def update_schedule(
     catalog: Catalog,
     schedule_id: int,
     actor: str,
+    settings=None,
     now: datetime | None = None,
     **changes,
 ) -> ReportSchedule:
-    """Change some of a schedule's settings (the others stay as they are)."""
+    """Change some of a schedule's settings (the others stay as they are); pdf_template "" is the built-in."""
     now = now or datetime.now(UTC)
     schedule = get_schedule(session, schedule_id)
     unknown = set(changes) - {
@@ -269,6 +290,7 @@ def update_schedule(
         "formats",
         "retention",
         "recipients",
+        "pdf_template",
     }
     if unknown:
         raise ScheduleError(f"{', '.join(sorted(unknown))}: not a setting of a schedule")
@@ -281,8 +303,9 @@ def update_schedule(
         "formats": schedule.formats,
         "retention": schedule.retention,
         "recipients": schedule.recipients,
+        "pdf_template": schedule.pdf_template,
     }
-    values = _validated(catalog, {**current, **{k: v for k, v in changes.items() if v is not None}})
+    values = _validated(catalog, {**current, **{k: v for k, v in changes.items() if v is not None}}, settings)
     changed = {k: v for k, v in values.items() if v != current[k]}
     for key, value in changed.items():
         setattr(schedule, key, value)
@@ -383,12 +406,25 @@ def run_schedule(
         made_by=actor,
         schedule_id=schedule.id,
         now=now,
+        # A template deleted since the schedule chose it fails the run, saying so in its status.
+        pdf_template=_scheduled_template(settings, schedule),
     )
     apply_retention(session, settings=settings, schedule_id=schedule.id, keep=schedule.retention, actor=actor)
     schedule.last_run_at = now
     schedule.last_status = f"made report {', '.join(f'#{r.id}' for r in generated.reports)}"
     session.flush()
     return generated
+
+
+def _scheduled_template(settings, schedule: ReportSchedule):
+    from app.reporting.custom_templates import TemplateError, resolve_template
+
+    if not schedule.pdf_template or ReportFormat.PDF.value not in schedule.formats:
+        return None
+    try:
+        return resolve_template(settings, schedule.pdf_template)
+    except TemplateError as exc:
+        raise ScheduleError(f"the schedule's PDF template {schedule.pdf_template!r} is gone: {exc}") from None
 
 
 def send_reports(settings, *, recipients: list[str], reports: list[Report], context, subject: str) -> None:

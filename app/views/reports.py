@@ -201,6 +201,7 @@ def _form_context() -> dict:
         "presets": PRESETS,
         "preset_text": PRESET_TEXT,
         "zones": COMMON_TIME_ZONES,
+        "pdf_templates": list_templates(current_app.config["STEWARD"]),
     }
 
 
@@ -216,6 +217,7 @@ def _blank_form() -> dict:
         "formats": list(FORMATS),
         "retention": 8,
         "recipients": "",
+        "pdf_template": "",
     }
 
 
@@ -229,6 +231,7 @@ def _form_values() -> dict:
         "formats": request.form.getlist("format"),
         "retention": request.form.get("retention", ""),
         "recipients": request.form.get("recipients", ""),
+        "pdf_template": request.form.get("pdf_template", ""),
     }
 
 
@@ -238,7 +241,11 @@ def create():
     db = get_db()
     try:
         schedule = create_schedule(
-            db, catalog=get_catalog(current_app), actor=g.user.username, **_form_values()
+            db,
+            catalog=get_catalog(current_app),
+            actor=g.user.username,
+            settings=current_app.config["STEWARD"],
+            **_form_values(),
         )
     except ScheduleError as exc:
         db.rollback()
@@ -267,6 +274,7 @@ def edit(schedule_id: int):
         "formats": list(schedule.formats),
         "retention": schedule.retention,
         "recipients": ", ".join(schedule.recipients),
+        "pdf_template": schedule.pdf_template or "",
     }
     return render_template("reports/schedule_edit.html", schedule=schedule, form=form, **_form_context())
 
@@ -281,6 +289,7 @@ def update(schedule_id: int):
             catalog=get_catalog(current_app),
             schedule_id=schedule_id,
             actor=g.user.username,
+            settings=current_app.config["STEWARD"],
             **_form_values(),
         )
     except ScheduleError as exc:
@@ -402,6 +411,14 @@ def upload_template():
 @requires(Role.ADMIN)
 def delete_pdf_template(slug: str):
     db = get_db()
+    users = db.execute(select(ReportSchedule.name).where(ReportSchedule.pdf_template == slug)).scalars().all()
+    if users:
+        flash(
+            f"Not deleted: the schedule{'s' if len(users) > 1 else ''} {', '.join(users)} print"
+            f"{'' if len(users) > 1 else 's'} with it. Choose another template there first.",
+            "error",
+        )
+        return redirect(url_for("reports.templates"))
     try:
         template = delete_template(
             db, settings=current_app.config["STEWARD"], name=slug, actor=g.user.username

@@ -190,3 +190,62 @@ def test_a_stored_template_that_fails_on_the_data_leaves_the_built_in_working(an
     assert reports(seeded_app) == []
     analyst.post("/reports/", data={"csrf_token": csrf_token(analyst, "/reports/"), "format": ["pdf"]})
     assert [r.format for r in reports(seeded_app)] == ["pdf"]
+
+
+def _schedule_form(client, **overrides) -> dict:
+    return {
+        "csrf_token": csrf_token(client, "/reports/schedules"),
+        "name": "Board quarterly",
+        "preset": "quarterly",
+        "timezone": "UTC",
+        "format": ["pdf"],
+        "retention": "4",
+        **overrides,
+    }
+
+
+def test_a_schedule_prints_with_the_template_it_chose_and_keeps_it_from_deletion(
+    admin, seeded_app, monkeypatch
+):
+    from app.jobs import run_report_schedule
+    from app.models.reporting import ReportSchedule
+
+    assert 'name="pdf_template"' not in page(admin, "/reports/schedules")  # nothing to choose yet
+    upload(admin)
+    assert '<option value="board-pack">Board pack</option>' in page(admin, "/reports/schedules")
+    response = admin.post("/reports/schedules", data=_schedule_form(admin, pdf_template="board-pack"))
+    assert response.status_code == 302
+    with session_scope(get_engine(seeded_app)) as session:
+        schedule = session.execute(select(ReportSchedule)).scalar_one()
+        assert schedule.pdf_template == "board-pack"
+        schedule.created_at = schedule.created_at.replace(year=schedule.created_at.year - 1)  # a run is due
+        schedule_id = schedule.id
+    assert "PDF: board-pack" in page(admin, "/reports/schedules")
+    assert '<option value="board-pack" selected>' in page(admin, f"/reports/schedules/{schedule_id}")
+
+    # Deleting the template the schedule prints with is refused, naming the schedule.
+    refused = admin.post(
+        "/reports/templates/board-pack/delete", data={"csrf_token": csrf_token(admin, "/reports/templates")}
+    )
+    assert refused.status_code == 302 and [t.slug for t in stored(seeded_app)] == ["board-pack"]
+    assert "Not deleted: the schedule Board quarterly prints with it." in page(admin, "/reports/templates")
+
+    settings = seeded_app.config["STEWARD"]
+    # The scheduler's job builds its own app from the environment, as the scheduler process does.
+    monkeypatch.setenv("STEWARD_INSTANCE_PATH", settings.instance_path)
+    if settings.database_url:
+        monkeypatch.setenv("STEWARD_DATABASE_URL", settings.database_url)
+    run_report_schedule(schedule_id)
+    [report] = reports(seeded_app)
+    text = pdf_text(report_path(settings, report).read_bytes())
+    assert "Board pack for Demo organisation" in text and "Executive summary" not in text
+
+
+def test_a_schedule_naming_a_template_that_does_not_exist_is_not_saved(admin, seeded_app):
+    from app.models.reporting import ReportSchedule
+
+    response = admin.post("/reports/schedules", data=_schedule_form(admin, pdf_template="no-such-pack"))
+    assert response.status_code == 302
+    assert "Not saved: pdf_template:" in page(admin, "/reports/schedules")
+    with session_scope(get_engine(seeded_app)) as session:
+        assert session.execute(select(ReportSchedule)).first() is None
