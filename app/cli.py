@@ -688,6 +688,11 @@ def _schedule_options(function, *, is_edit: bool):
         click.option("--timezone", help="IANA time zone of the schedule, e.g. Europe/Berlin (default UTC)."),
         click.option("--cron", help="A five-field cron expression (with --preset cron)."),
         click.option("--preset", type=presets, required=not is_edit, help="When the schedule fires."),
+        click.option(
+            "--template",
+            "pdf_template",
+            help="An uploaded PDF template (its name or slug) for the PDF; 'built-in' for the built-in.",
+        ),
     ]
     if is_edit:
         options.append(click.option("--name", help="A new name."))
@@ -715,6 +720,7 @@ def _print_schedule(schedule) -> None:
     click.echo(
         f"      scope: {Scope.from_json(schedule.scope).describe()}; formats {', '.join(schedule.formats)}; "
         f"keep {schedule.retention}; recipients {', '.join(schedule.recipients) or 'none'}"
+        + (f"; PDF template {schedule.pdf_template}" if schedule.pdf_template else "")
     )
     if schedule.last_run_at:
         click.echo(f"      last run {schedule.last_run_at:%Y-%m-%d %H:%M} UTC: {schedule.last_status}")
@@ -729,7 +735,17 @@ def _schedule_failed(verb: str, exc: Exception) -> None:
 @click.argument("name")
 @_schedule_add_options
 def schedule_add(
-    name, preset, cron, timezone, formats, retention, recipients, frameworks, environments, teams
+    name,
+    preset,
+    cron,
+    timezone,
+    formats,
+    retention,
+    recipients,
+    frameworks,
+    environments,
+    teams,
+    pdf_template,
 ):
     from app.reporting.context import Scope
     from app.reporting.schedules import ScheduleError, create_schedule
@@ -751,6 +767,8 @@ def schedule_add(
                 formats=formats or ("pdf", "xlsx"),
                 retention=8 if retention is None else retention,
                 recipients=recipients,
+                pdf_template=pdf_template,
+                settings=_settings(),
             )
     except ScheduleError as exc:
         _schedule_failed("add", exc)
@@ -774,13 +792,26 @@ def schedule_list() -> None:
 @click.argument("schedule_id", type=int)
 @_schedule_edit_options
 def schedule_edit(
-    schedule_id, name, preset, cron, timezone, formats, retention, recipients, frameworks, environments, teams
+    schedule_id,
+    name,
+    preset,
+    cron,
+    timezone,
+    formats,
+    retention,
+    recipients,
+    frameworks,
+    environments,
+    teams,
+    pdf_template,
 ):
     from app.models.reporting import ReportSchedule
     from app.reporting.schedules import ScheduleError, update_schedule
 
     catalog = _catalog()
     changes = {"name": name, "preset": preset, "cron": cron, "timezone": timezone, "retention": retention}
+    if pdf_template is not None:
+        changes["pdf_template"] = pdf_template  # "built-in" goes back to the built-in
     if formats:
         changes["formats"] = list(formats)
     if recipients:
@@ -799,7 +830,12 @@ def schedule_edit(
                         scope[key] = list(values)
                 changes["scope"] = scope
             schedule = update_schedule(
-                session, catalog=catalog, schedule_id=schedule_id, actor=_actor(), **changes
+                session,
+                catalog=catalog,
+                schedule_id=schedule_id,
+                actor=_actor(),
+                settings=_settings(),
+                **changes,
             )
     except ScheduleError as exc:
         _schedule_failed("edit", exc)

@@ -100,3 +100,29 @@ def test_schedule_mistakes_change_nothing(app, runner, session):
     assert result.exit_code == 2 and "timezone: 'Berlin' is not an IANA time zone" in result.output
     assert runner.invoke(args=["schedule", "pause", "99"]).exit_code == 2
     assert session.execute(select(ReportSchedule)).first() is None
+
+
+def test_schedule_takes_an_uploaded_pdf_template_and_refuses_an_unknown_one(app, runner, session):
+    from app.catalog import get_catalog
+    from app.reporting.custom_templates import save_template
+
+    assert runner.invoke(args=["evaluate"]).exit_code == 0  # a template is tried on the latest run
+    save_template(
+        session,
+        catalog=get_catalog(app),
+        settings=app.config["STEWARD"],
+        name="Board pack",
+        html="<h1>{{ r.organisation }}</h1>",
+        css="",
+        actor="admin",
+    )
+    session.commit()
+    refused = runner.invoke(args=["schedule", "add", "x", "--preset", "weekly", "--template", "nope"])
+    assert refused.exit_code == 2 and "pdf_template:" in refused.output
+    assert session.execute(select(ReportSchedule)).first() is None
+    added = runner.invoke(args=["schedule", "add", "Board", "--preset", "weekly", "--template", "Board pack"])
+    assert added.exit_code == 0, added.output
+    assert "PDF template board-pack" in added.output
+    schedule = session.execute(select(ReportSchedule)).scalar_one()
+    back = runner.invoke(args=["schedule", "edit", str(schedule.id), "--template", "built-in"])
+    assert back.exit_code == 0 and "PDF template" not in back.output
