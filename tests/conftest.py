@@ -74,6 +74,14 @@ def settings(tmp_path, migrated_template) -> Iterator[Settings]:
             connection.close()
 
 
+def database_environment(settings: Settings) -> dict[str, str]:
+    """STEWARD_* variables that point another process, or a job that builds its own app, here."""
+    env = {"STEWARD_INSTANCE_PATH": settings.instance_path}
+    if settings.database_url:
+        env["STEWARD_DATABASE_URL"] = settings.database_url
+    return env
+
+
 def module_settings(tmp_path_factory, migrated_template, name: str) -> Settings:
     """Settings on a database of its own, for a module-scoped fixture that builds something costly once.
 

@@ -29,7 +29,7 @@ from app.models.inventory import Agent
 from app.models.runtime import AuditEvent
 from app.security import create_api_token
 from app.snapshot import Snapshot
-from tests.conftest import minimal_inventory
+from tests.conftest import database_environment, minimal_inventory
 
 WRITERS, POSTS_EACH = 3, 6
 EVENT_BATCHES, EVENTS_EACH = 4, 25
@@ -85,9 +85,7 @@ def _call(base: str, token: str, method: str, path: str, body=None) -> tuple[int
 
 def _cli(app, *args) -> subprocess.CompletedProcess:
     settings = app.config["STEWARD"]
-    env = {**os.environ, "STEWARD_INSTANCE_PATH": settings.instance_path, "STEWARD_ACTOR": "proc"}
-    if settings.database_url:
-        env["STEWARD_DATABASE_URL"] = settings.database_url
+    env = {**os.environ, **database_environment(settings), "STEWARD_ACTOR": "proc"}
     code = "from app.cli import main; main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300

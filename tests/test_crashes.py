@@ -25,6 +25,7 @@ from app.models.inventory import Agent, ImportRecord
 from app.models.reporting import Report, ReportSchedule
 from app.models.users import AuditEntry
 from app.reporting.archive import reports_dir, verify_report
+from tests.conftest import database_environment
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 AGENTS = 200
@@ -43,9 +44,7 @@ def organisation(tmp_path_factory) -> Path:
 
 def _start(app, *args) -> subprocess.Popen:
     settings = app.config["STEWARD"]
-    env = {**os.environ, "STEWARD_INSTANCE_PATH": settings.instance_path, "STEWARD_ACTOR": "crash"}
-    if settings.database_url:
-        env["STEWARD_DATABASE_URL"] = settings.database_url
+    env = {**os.environ, **database_environment(settings), "STEWARD_ACTOR": "crash"}
     return subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", *args],
         env=env,

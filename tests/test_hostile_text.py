@@ -8,7 +8,6 @@ that would fetch, and a spreadsheet formula in every free-text field and in the 
 from __future__ import annotations
 
 import io
-import re
 from urllib.parse import quote
 
 import openpyxl
@@ -221,4 +220,3 @@ def test_the_checks_above_can_fail():
     with pytest.raises(AssertionError):
         _inert(f"<p>{SCRIPT}</p>")
     _inert("<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>")
-    assert re.search("&lt;script&gt;", "&lt;script&gt;")

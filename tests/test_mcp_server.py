@@ -30,6 +30,7 @@ from app.mcp_cli import mcp_server_command
 from app.mcp_server import MAX_RECORDED_ARGUMENTS, create_mcp_server
 from app.models.users import ApiToken, AuditEntry
 from app.security import create_api_token
+from tests.conftest import database_environment
 
 TOOLS = {"framework_status", "list_findings", "list_agents", "agent_governance", "requirement_evidence"}
 LOCAL = "stdio:tester"
@@ -373,11 +374,7 @@ def test_mcp_server_command_refuses_a_broken_catalog_and_bad_options(tmp_path):
 
 
 def server_environment(app) -> dict[str, str]:
-    settings = app.config["STEWARD"]
-    env = {"STEWARD_INSTANCE_PATH": settings.instance_path}
-    if settings.database_url:
-        env["STEWARD_DATABASE_URL"] = settings.database_url
-    return env
+    return database_environment(app.config["STEWARD"])
 
 
 def test_stdio_transport_serves_the_sdk_client_as_the_local_user(seeded_app, tmp_path):

@@ -39,16 +39,15 @@ SECRETS = {
 
 def _texts_of(path: Path) -> list[bytes]:
     """A file's bytes, plus each ZIP member's (workbooks, packs) and a PDF's text, recursively."""
-    data = path.read_bytes()
-    return _unpacked(path.name, data)
+    return _unpacked(path.read_bytes())
 
 
-def _unpacked(name: str, data: bytes) -> list[bytes]:
+def _unpacked(data: bytes) -> list[bytes]:
     found = [data]
     if data[:4] == b"PK\x03\x04":
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for member in archive.namelist():
-                found += _unpacked(member, archive.read(member))
+                found += _unpacked(archive.read(member))
     elif data[:5] == b"%PDF-":
         text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
         found.append(text.encode())

@@ -26,7 +26,7 @@ from app.models.users import AuditEntry
 from app.reminders import THRESHOLDS, due_reminders, send_due_reminders, stage_of
 from app.reminders_cli import reminders_command
 from app.security import create_user
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, database_environment
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 MANUAL = ("owasp-asi-2026", "ASI05")
@@ -402,9 +402,8 @@ def test_reminders_are_a_declared_hourly_job_in_the_persistent_store(app, engine
 def test_the_scheduled_job_sends_a_reminder_once_across_runs(
     monkeypatch, settings, app, session, smtp_server
 ):
-    monkeypatch.setenv("STEWARD_INSTANCE_PATH", settings.instance_path)
-    if settings.database_url:
-        monkeypatch.setenv("STEWARD_DATABASE_URL", settings.database_url)
+    for name, value in database_environment(settings).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("STEWARD_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("STEWARD_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("STEWARD_SMTP_FROM", "steward@acme.example")

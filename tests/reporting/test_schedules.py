@@ -33,6 +33,7 @@ from app.reporting.schedules import (
     trigger_of,
     update_schedule,
 )
+from tests.conftest import database_environment
 from tests.reporting.conftest import NOW, StoreOnlyScheduler
 
 AFTER = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -244,9 +245,8 @@ def test_edits_reach_the_job_and_an_unchanged_schedule_keeps_its_next_run(app, e
 @pytest.fixture
 def job_environment(monkeypatch, settings):
     """The scheduler process's environment: the job builds its app from STEWARD_* variables."""
-    monkeypatch.setenv("STEWARD_INSTANCE_PATH", settings.instance_path)
-    if settings.database_url:
-        monkeypatch.setenv("STEWARD_DATABASE_URL", settings.database_url)
+    for name, value in database_environment(settings).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("STEWARD_ORGANISATION", "Acme Robotics GmbH")
 
 

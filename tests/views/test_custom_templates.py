@@ -14,6 +14,7 @@ from app.models.reporting import Report
 from app.models.users import AuditEntry
 from app.reporting.archive import report_path
 from app.reporting.custom_templates import list_templates, templates_root
+from tests.conftest import database_environment
 from tests.views.conftest import csrf_token
 
 TEMPLATE = """<html><head><title>Board pack</title><link rel="stylesheet" href="report.css"></head>
@@ -232,9 +233,8 @@ def test_a_schedule_prints_with_the_template_it_chose_and_keeps_it_from_deletion
 
     settings = seeded_app.config["STEWARD"]
     # The scheduler's job builds its own app from the environment, as the scheduler process does.
-    monkeypatch.setenv("STEWARD_INSTANCE_PATH", settings.instance_path)
-    if settings.database_url:
-        monkeypatch.setenv("STEWARD_DATABASE_URL", settings.database_url)
+    for name, value in database_environment(settings).items():
+        monkeypatch.setenv(name, value)
     run_report_schedule(schedule_id)
     [report] = reports(seeded_app)
     text = pdf_text(report_path(settings, report).read_bytes())
