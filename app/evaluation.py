@@ -170,7 +170,9 @@ def _check_everything(
     session: Session, catalog: Catalog, inventory, settings: dict, now, why: str
 ) -> _Checked:
     """Run every check over the whole inventory and audit log, counting each agent's share."""
-    snapshot = Snapshot(inventory, now=now, settings=settings, events=load_events(session))
+    snapshot = Snapshot(
+        inventory, now=now, settings=settings, events=load_events(session), events_ordered=True
+    )
     shares: Shares = {}
     results = run_checks(snapshot, catalog, shares=shares)
     agent_ids = set(snapshot.events_by_agent) | {a.id for a in inventory.agents}
@@ -191,6 +193,7 @@ def _check_scope(
         now=now,
         settings=settings,
         events=load_events(session, agents=scope.agents),
+        events_ordered=True,
         has_events=scope.has_events,
     )
     shares: Shares = {}
@@ -643,7 +646,12 @@ def plan_findings(
 ) -> tuple[list[tuple[Key, Outcome]], list[Key]]:
     """The findings a change of inventory would open and resolve, without writing anything."""
     now = now or datetime.now(UTC)
-    context = {"now": now, "settings": snapshot_settings(settings), "events": load_events(session)}
+    context = {
+        "now": now,
+        "settings": snapshot_settings(settings),
+        "events": load_events(session),
+        "events_ordered": True,
+    }
     before_failing = run_checks(Snapshot(before, **context), catalog).failing
     after_failing = run_checks(Snapshot(after, **context), catalog).failing
     would_open = sorted(

@@ -68,6 +68,23 @@ def test_event_indexes_equal_grouping_then_sorting_each_group(seed, in_order):
         assert snap.events_since(agent_id, since) == tuple(e for e in group if e.at >= since)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_a_log_vouched_in_order_gives_the_indexes_a_checked_one_does(seed):
+    # load_events() returns the log in (time, event id) order with unique ids, and says so.
+    events = random_events(random.Random(seed), 200, in_order=False)
+    unique = sorted({e.event_id: e for e in events}.values(), key=lambda e: (e.at, e.event_id))
+    vouched = Snapshot(Inventory(), now=NOW, events=tuple(unique), events_ordered=True)
+    checked = Snapshot(Inventory(), now=NOW, events=tuple(unique))
+    assert list(vouched.events_by_access.items()) == list(checked.events_by_access.items())
+    assert list(vouched.events_by_agent.items()) == list(checked.events_by_agent.items())
+    assert vouched.events_by_agent_tool == checked.events_by_agent_tool
+    assert vouched.allowed_by_access == {
+        pair: tuple(e for e in group if e.decision == "allow")
+        for pair, group in checked.events_by_access.items()
+        if any(e.decision == "allow" for e in group)
+    }
+
+
 def test_an_empty_log_has_no_events_unless_the_store_says_so():
     assert Snapshot(Inventory(), now=NOW).has_events is False
     assert Snapshot(Inventory(), now=NOW, has_events=True).has_events is True

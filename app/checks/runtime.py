@@ -18,6 +18,8 @@ from app.snapshot import Approval, Event, Snapshot
 
 EXAMPLES = 3
 _in_log_order = attrgetter("at", "event_id", "tool")
+_depth_of = attrgetter("chain_depth")
+_credential_of = attrgetter("credential")
 
 
 def _when(at: datetime) -> str:
@@ -64,12 +66,9 @@ def _approval_problem(snap: Snapshot, event: Event) -> str | None:
 @check
 def sensitive_calls_have_approval(snap: Snapshot) -> Iterator[Outcome]:
     """Every allowed call to a sensitive tool that changes things carries a human approval valid then."""
-    for (agent_id, ref), events in snap.events_by_access.items():
+    for (agent_id, ref), allowed in snap.allowed_by_access.items():
         tool = snap.tools_by_ref.get(ref)
         if tool is None or not tool.is_sensitive or tool.is_read_only:
-            continue
-        allowed = [e for e in events if e.decision == "allow"]
-        if not allowed:
             continue
         subject = f"{agent_id}::{ref}"
         problems = [(e, why) for e in allowed if (why := _approval_problem(snap, e))]
@@ -100,16 +99,20 @@ def _depth_bound(snap: Snapshot, agent_id: str, ref: str) -> int | None:
 @check
 def calls_within_chain_depth_limit(snap: Snapshot) -> Iterator[Outcome]:
     """Allowed calls stay within the chain depth their policies permit."""
-    for (agent_id, ref), events in snap.events_by_access.items():
+    for (agent_id, ref), allowed in snap.allowed_by_access.items():
         bound = _depth_bound(snap, agent_id, ref)
         if bound is None:
             continue
-        measured = [e for e in events if e.decision == "allow" and e.chain_depth is not None]
-        if not measured:
+        depths = [d for d in map(_depth_of, allowed) if d is not None]
+        if not depths:
             continue
         subject = f"{agent_id}::{ref}"
-        problems = [(e, f"depth {e.chain_depth}") for e in measured if e.chain_depth > bound]
-        if problems:
+        if max(depths) > bound:
+            problems = [
+                (e, f"depth {e.chain_depth}")
+                for e in allowed
+                if e.chain_depth is not None and e.chain_depth > bound
+            ]
             yield fail(
                 "access",
                 subject,
@@ -120,7 +123,7 @@ def calls_within_chain_depth_limit(snap: Snapshot) -> Iterator[Outcome]:
             yield pass_(
                 "access",
                 subject,
-                f"All {len(measured)} calls of {agent_id} to {ref} stayed within chain depth {bound}.",
+                f"All {len(depths)} calls of {agent_id} to {ref} stayed within chain depth {bound}.",
             )
 
 
@@ -145,15 +148,43 @@ def calls_use_unexpired_credentials(snap: Snapshot) -> Iterator[Outcome]:
     always_valid = frozenset(
         i for i, c in snap.credentials_by_id.items() if not c.revoked_at and not c.expires_at
     )
-    for (agent_id, ref), events in snap.events_by_access.items():
-        calls = [e for e in events if e.decision == "allow" and e.credential]
-        doubtful = [e for e in calls if e.credential not in always_valid]
-        judged = [(e, problem) for e in doubtful if (problem := _credential_problem(snap, e)) is not False]
-        judged_count = len(calls) - len(doubtful) + len(judged)
+    # Every other inventoried credential stops being valid at its revocation or expiry, whichever
+    # is first: a call is a problem exactly when it is at or after that time.
+    unusable_from = {
+        i: min(t for t in (c.revoked_at, c.expires_at) if t)
+        for i, c in snap.credentials_by_id.items()
+        if i not in always_valid
+    }
+    known = snap.credentials_by_id
+    for (agent_id, ref), allowed in snap.allowed_by_access.items():
+        # Counted per credential (in C), since a pair's calls use only a few.
+        uses = Counter(map(_credential_of, allowed))
+        uses.pop(None, None)
+        uses.pop("", None)
+        if not uses:
+            continue
+        # A credential not inventoried can be judged only when it was minted for the call's approval.
+        unknown = [c for c in uses if c not in known]
+        unjudged = (
+            sum(1 for e in allowed if e.credential in unknown and _credential_problem(snap, e) is False)
+            if unknown
+            else 0
+        )
+        judged_count = sum(uses.values()) - unjudged
         if not judged_count:
             continue
         subject = f"{agent_id}::{ref}"
-        problems = [(e, why) for e, why in judged if why]
+        # The calls are in time order: when the last is before every credential's end, none is after.
+        ends = [unusable_from[c] for c in uses if c in unusable_from]
+        problems = (
+            [
+                (e, _credential_problem(snap, e))
+                for e in allowed
+                if (since := unusable_from.get(e.credential)) is not None and e.at >= since
+            ]
+            if ends and allowed[-1].at >= min(ends)
+            else []
+        )
         if problems:
             yield fail(
                 "access",

@@ -698,10 +698,12 @@ def load_events(session: Session, agents: Iterable[str] | None = None) -> tuple[
     connection = session.connection()
     dialect = connection.dialect
     columns = [t.c[name] for name in EVENT_FIELDS]
-    if dialect.name == "sqlite":
-        # SQLite stores UTC without an offset: with one appended, fromisoformat reads it as UTC.
-        columns[1] = type_coerce(t.c.at, String) + "+00:00"
-        to_utc = datetime.fromisoformat
+    is_sqlite = dialect.name == "sqlite"
+    if is_sqlite:
+        # SQLite stores UTC as text without an offset: with one appended, fromisoformat reads it as
+        # UTC. Appended here, not in the query: SQLite's || costs five times Python's + on a million.
+        columns[1] = type_coerce(t.c.at, String)
+        parse = datetime.fromisoformat
     else:
         processor = t.c.at.type.dialect_impl(dialect).result_processor(dialect, None)
         to_utc = processor or (lambda at: at)
@@ -725,10 +727,16 @@ def load_events(session: Session, agents: Iterable[str] | None = None) -> tuple[
                 params = tuple(params[name] for name in compiled.positiontup)
             cursor.execute(str(compiled), params)
             # tuple.__new__ is what Event(...) calls, minus a Python frame per event.
-            events += [
-                new(Event, (r[0], to_utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]))
-                for r in cursor.fetchall()
-            ]
+            if is_sqlite:
+                events += [
+                    new(Event, (r[0], parse(r[1] + "+00:00"), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]))
+                    for r in cursor.fetchall()
+                ]
+            else:
+                events += [
+                    new(Event, (r[0], to_utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]))
+                    for r in cursor.fetchall()
+                ]
     finally:
         cursor.close()
     events.sort(key=attrgetter("at", "event_id"))

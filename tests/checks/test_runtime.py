@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import random
+from datetime import timedelta
 from itertools import count
 
+import pytest
+
+from app.checks import REGISTRY, load_checks
 from app.snapshot import Event
 from tests.checks.conftest import DAY, NOW, Approval, agent, credential, outcome, policy, snapshot
 
 BOT = agent(tools=("srv.read", "srv.write"), credentials=("c",))
 _ids = count(1)
+HOUR = timedelta(hours=1)
 
 
 def event(tool="srv.write", at=NOW - DAY, agent_id="bot", decision="allow", **kw) -> Event:
@@ -147,3 +153,98 @@ def test_monitoring_is_not_judged_without_any_audit_log_or_for_other_environment
     snap = runtime([event()], agents=(BOT, staging, suspended))
     assert outcome("production_agent_is_monitored", snap, "stage") is None
     assert outcome("production_agent_is_monitored", snap, "paused") is None
+
+
+# The runtime checks take shortcuts at a million calls (a credential's calls counted at once, a
+# pair's last call compared with every credential's end, the deepest call with the bound). Over
+# random logs they must judge exactly as the plain definition does, call by call.
+
+
+def _random_log(rnd: random.Random):
+    credentials = tuple(
+        credential(
+            f"c{i}",
+            revoked_at=rnd.choice([None, NOW - rnd.randrange(1, 40) * HOUR]),
+            expires_at=rnd.choice([None, NOW - rnd.randrange(1, 40) * HOUR]),
+        )
+        for i in range(4)
+    )
+    names = ["c0", "c1", "c2", "c3", "jit-1", "jit-other", "", None]
+    events = [
+        event(
+            tool=rnd.choice(["srv.write", "srv.read"]),
+            agent_id=rnd.choice(["bot", "bot2"]),
+            at=NOW - rnd.randrange(1, 48) * HOUR,
+            decision=rnd.choice(["allow", "allow", "deny"]),
+            credential=rnd.choice(names),
+            approval=rnd.choice([None, "ap-1"]),
+            chain_depth=rnd.choice([None, 1, 2, 3, 4, 5]),
+        )
+        for _ in range(rnd.randrange(0, 40))
+    ]
+    bound = policy(subjects=("bot", "bot2"), max_chain_depth=rnd.choice([1, 3]))
+    agents = (BOT, agent("bot2", tools=BOT.tools))
+    return runtime(events, credentials=credentials, policies=(bound,), agents=agents), bound
+
+
+def _allowed_pairs(snap):
+    pairs: dict[tuple[str, str], list[Event]] = {}
+    for e in sorted(snap.events, key=lambda e: (e.at, e.event_id)):
+        if e.decision == "allow":
+            pairs.setdefault((e.agent, e.tool), []).append(e)
+    return pairs
+
+
+def _plain_credential_verdicts(snap) -> dict[str, tuple[int, list[str]]]:
+    """Per pair: how many calls could be judged, and the ids of those whose credential was unusable."""
+    verdicts = {}
+    for (agent_id, tool), calls in _allowed_pairs(snap).items():
+        judged, bad = 0, []
+        for e in calls:
+            if not e.credential:
+                continue
+            held = snap.credentials_by_id.get(e.credential)
+            if held is None:
+                issued = e.approval == APPROVAL.id and APPROVAL.credential_issued == e.credential
+                judged += issued
+                continue
+            judged += 1
+            if any(t is not None and t <= e.at for t in (held.revoked_at, held.expires_at)):
+                bad.append(e.event_id)
+        if judged:
+            verdicts[f"{agent_id}::{tool}"] = (judged, bad)
+    return verdicts
+
+
+def _plain_depth_verdicts(snap, bound: int) -> dict[str, tuple[int, list[str]]]:
+    verdicts = {}
+    for (agent_id, tool), calls in _allowed_pairs(snap).items():
+        measured = [e for e in calls if e.chain_depth is not None]
+        if measured:
+            deep = [e.event_id for e in measured if e.chain_depth > bound]
+            verdicts[f"{agent_id}::{tool}"] = (len(measured), deep)
+    return verdicts
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_credential_and_chain_depth_checks_judge_every_call_as_the_plain_definition(seed):
+    snap, bound = _random_log(random.Random(seed))
+    load_checks()
+    for check_id, plain in [
+        ("calls_use_unexpired_credentials", _plain_credential_verdicts(snap)),
+        ("calls_within_chain_depth_limit", _plain_depth_verdicts(snap, bound.max_chain_depth)),
+    ]:
+        outcomes = {o.subject_id: o for o in REGISTRY[check_id](snap)}
+        assert set(outcomes) == set(plain), check_id
+        for subject, (judged, bad) in plain.items():
+            verdict = outcomes[subject]
+            assert verdict.passed == (not bad), (check_id, subject, verdict.detail)
+            if bad:
+                assert _times(len(bad)) in verdict.detail
+                assert all(i in verdict.detail for i in bad[:3]), verdict.detail
+            else:
+                assert f"All {judged} calls" in verdict.detail
