@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.catalog import SEVERITY_RANK, Catalog, Framework
-from app.checks import REGISTRY, Outcome, load_checks
+from app.checks import DOMAIN_OF, REGISTRY, Outcome, load_checks
 from app.evaluation import attribute, framework_score, snapshot_settings
+from app.inventory.audit_log import load_events
 from app.inventory.store import load_inventory
 from app.mappings import RELATIONSHIP_LABELS
 from app.metrics import FindingMetrics, finding_metrics
@@ -34,6 +35,7 @@ from app.models.assessment import (
     RiskAcceptance,
 )
 from app.models.reporting import Report
+from app.models.runtime import AuditEvent
 from app.snapshot import Snapshot
 
 FINDINGS_PER_CHECK = 100
@@ -633,6 +635,20 @@ def collect_outcomes(snapshot: Snapshot, check_ids) -> tuple[dict[str, list[Outc
     return outcomes, errors
 
 
+def _with_audit_log(session: Session, snapshot: Snapshot, index: ScopeIndex) -> Snapshot:
+    """The snapshot with the stored audit events: every one, or for a partial scope its agents' only."""
+    events = load_events(session, agents=index.agents if index.scope.is_partial else None)
+    has_events = bool(events) or session.execute(select(AuditEvent.id).limit(1)).first() is not None
+    return Snapshot(
+        snapshot.inventory,
+        now=snapshot.now,
+        settings=snapshot.settings,
+        events=events,
+        events_ordered=True,
+        has_events=has_events,
+    )
+
+
 def _exception_state(acceptance: RiskAcceptance, now: datetime) -> str:
     if acceptance.revoked_at is not None:
         return "revoked"
@@ -754,18 +770,28 @@ def build_context(
 
     attestation_rows, current_attestation = _attestations(session, catalog, frameworks, now)
 
-    outcome_rows: list[OutcomeRow] = []
+    rows_by_check: dict[str, list[OutcomeRow]] = {}
     scoped_stats: dict[str, dict[str, int]] = {}
     active_by_key = {
         (f.check_id, f.subject_kind, f.subject_id): f for f in all_findings if f.status in ACTIVE_STATUSES
     }
-    for check_id in sorted(in_frameworks):
+    load_checks()
+    # The runtime checks judge the audit log: they run first, over a snapshot with the log's events
+    # (of the scope's agents), which is let go before the other checks run over the inventory alone.
+    reads_log = {c for c in in_frameworks if DOMAIN_OF.get(c) == "runtime"}
+    with_log: Snapshot | None = None
+    for check_id in sorted(in_frameworks, key=lambda c: (c not in reads_log, c)):
         meta = catalog.checks[check_id]
         if not with_outcomes and not scope.is_partial and check_id in (run.check_stats or {}):
             scoped_stats[check_id] = run.check_stats[check_id]
             continue
+        if check_id in reads_log:
+            with_log = with_log or _with_audit_log(session, snapshot, index)
+        else:
+            with_log = None
+        outcome_rows = rows_by_check[check_id] = []
         examined: dict[tuple[str, str], Outcome] = {}
-        check_outcomes, crashed = collect_outcomes(snapshot, (check_id,))
+        check_outcomes, crashed = collect_outcomes(with_log or snapshot, (check_id,))
         for crashed_id, error in crashed.items():
             errors.setdefault(crashed_id, error)  # the run's own record of a crash comes first
         for outcome in check_outcomes[check_id]:
@@ -820,6 +846,8 @@ def build_context(
                 )
             )
         scoped_stats[check_id] = stats
+    del with_log
+    outcome_rows = [row for check_id in sorted(rows_by_check) for row in rows_by_check[check_id]]
     if not scope.is_partial:
         # Unscoped, the run's own counts are the record; the re-run only adds the per-subject rows.
         scoped_stats.update({c: s for c, s in (run.check_stats or {}).items() if c in scoped_stats})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from datetime import datetime, timedelta
 
@@ -78,6 +79,74 @@ def test_row_counts_equal_the_database(inventory_app, session):
     }
     assert failing == open_findings
     assert all(r["Finding id"] for r in evidence if r["Outcome"] == "fail")
+
+
+def test_the_evidence_sheet_carries_the_audit_logs_verdicts_too(inventory_app, runner, session, tmp_path):
+    # The runtime checks judge recorded calls: re-run without the log they would say nothing.
+    calls = [
+        {
+            "ts": "2026-11-20T10:00:00Z",
+            "agent": "release-bot",
+            "tool": "deploy.rollout",
+            "decision": "allow",
+            "event_id": "e-1",
+        },
+        {
+            "ts": "2026-11-20T11:00:00Z",
+            "agent": "shadow-bot",
+            "tool": "deploy.rollout",
+            "decision": "allow",
+            "event_id": "e-2",
+        },
+    ]
+    log = tmp_path / "calls.jsonl"
+    log.write_text("".join(json.dumps(c) + "\n" for c in calls), encoding="utf-8")
+    result = runner.invoke(args=["import-audit", str(log)])
+    assert result.exit_code == 0, result.output
+    wb, _, context = workbook_of(inventory_app, session)
+    evidence = rows(wb["Evidence"], header_row=2)
+    shadow = [r for r in evidence if r["Check id"] == "calls_come_from_inventoried_agents"]
+    assert {(r["Subject id"], r["Outcome"]) for r in shadow} == {
+        ("release-bot", "pass"),
+        ("shadow-bot", "fail"),
+    }
+    checks = {c.check_id: c for f in context.frameworks for r in f.requirements for c in r.checks}
+    assert len(evidence) == sum(c.examined for c in checks.values())
+    failing = {(r["Check id"], r["Subject id"]) for r in evidence if r["Outcome"] == "fail"}
+    open_findings = {
+        (f.check_id, f.subject_id)
+        for f in session.execute(select(Finding).where(Finding.status == "open")).scalars()
+        if f.check_id in checks
+    }
+    assert failing == open_findings
+
+
+def test_a_team_scope_counts_the_runtime_verdicts_of_its_agents_only(app, runner, session, tmp_path):
+    data = minimal_inventory()
+    data["agents"][0]["team"] = "release"
+    data["agents"][1]["team"] = "support"
+    import_inventory_file(runner, write_yaml(tmp_path / "inventory.yaml", data))
+    calls = [
+        {
+            "ts": "2026-11-20T10:00:00Z",
+            "agent": a,
+            "tool": "deploy.rollout",
+            "decision": "allow",
+            "event_id": a,
+        }
+        for a in ("release-bot", "triage-bot", "shadow-bot")
+    ]
+    log = tmp_path / "calls.jsonl"
+    log.write_text("".join(json.dumps(c) + "\n" for c in calls), encoding="utf-8")
+    assert runner.invoke(args=["import-audit", str(log)]).exit_code == 0
+    wb, _, context = workbook_of(app, session, scope=Scope(teams=("release",)))
+    checks = {c.check_id: c for f in context.frameworks for r in f.requirements for c in r.checks}
+    inventoried = checks["calls_come_from_inventoried_agents"]
+    assert (inventoried.examined, inventoried.passed) == (1, 1)
+    evidence = rows(wb["Evidence"], header_row=2)
+    assert {r["Subject id"] for r in evidence if r["Check id"] == "calls_come_from_inventoried_agents"} == {
+        "release-bot"
+    }
 
 
 def test_every_sheet_has_a_styled_frozen_filtered_header(inventory_app, session):
