@@ -15,7 +15,8 @@ A floor is the least work the scenario could do, measured in the same run on the
     evaluation-again     a second run, nothing changed         once from the database into Python objects
     change-one-agent     import_inventory() of one changed agent (what the API or UI does)
     re-evaluation        run_evaluation() after that change (incremental when run_evaluation offers it)
-    http-*               p95 of 8 concurrent signed-in clients (locust, against `steward serve`)
+    http-*               p95 of 8 concurrent signed-in clients (locust, against gunicorn with a worker
+                         per core, the production shape; --server waitress for `steward serve`)
                                                              floor: p95 of /health under the same load
     excel-export         build_context() + render_workbook()  floor: openpyxl write-only writing the same rows
     pdf-executive        every framework, executive summary    floor: WeasyPrint laying out the same HTML
@@ -590,6 +591,42 @@ def _vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
+def _process_tree(pid: int) -> list[int]:
+    """A process and its children (gunicorn's workers)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                children.append(int(entry.name))
+    return [pid, *children]
+
+
+def _server_command(args, port: int, steward: Path) -> list[str]:
+    """The served app: gunicorn with a worker per core (the README's production shape), or waitress."""
+    if args.server == "waitress":
+        return [str(steward), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"]
+    gunicorn = steward.with_name("gunicorn")
+    if not gunicorn.exists():
+        raise SystemExit("gunicorn is not installed: .venv/bin/pip install -e '.[bench]'")
+    workers = str(args.http_workers or os.cpu_count() or 1)
+    return [
+        str(gunicorn),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        workers,
+        "--threads",
+        "4",
+        "--timeout",
+        "120",
+        "app:create_app()",
+    ]
+
+
 def _sign_in(port: int, username: str, password: str) -> str:
     """Sign in as a browser does (the CSRF token from /login, then the form); the session cookie."""
     jar = http.cookiejar.CookieJar()
@@ -607,7 +644,7 @@ def _sign_in(port: int, username: str, password: str) -> str:
 
 
 def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
-    """Serve the app with `steward serve` and put it under locust; the p95 of each page and of /health."""
+    """Serve the app (gunicorn or waitress) and put it under locust; the p95 of each page and of /health."""
     steward = Path(sys.executable).with_name("steward")
     locust = Path(sys.executable).with_name("locust")
     if not locust.exists():
@@ -631,8 +668,9 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
     port = _free_port()
     log = open(Path(state["workdir"]) / "serve.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [str(steward), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"],
+        _server_command(args, port, steward),
         env=env,
+        cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -659,7 +697,8 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
             "STEWARD_BENCH_FINDINGS_FILTER": "severity=high&team=platform&status=open",
         }
         users = str(args.http_users)
-        cpu_before = _cpu_seconds(server.pid)
+        processes = _process_tree(server.pid)
+        cpu_before = sum(map(_cpu_seconds, processes))
         subprocess.run(
             [
                 str(locust),
@@ -688,8 +727,8 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
             text=True,
             timeout=args.http_seconds + 120,
         )
-        peak = _vm_hwm_mb(server.pid)
-        server_cpu = _cpu_seconds(server.pid) - cpu_before
+        peak = sum(map(_vm_hwm_mb, processes))  # every process of the server together
+        server_cpu = sum(map(_cpu_seconds, processes)) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -793,6 +832,14 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse --workdir's organisation and database and start at this scenario (to iterate on one)",
     )
     parser.add_argument("--http-users", type=int, default=8)
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "waitress"),
+        default="gunicorn",
+        help="what serves the app under load: gunicorn, a worker per core (the production shape), "
+        "or `steward serve` (waitress, one process)",
+    )
+    parser.add_argument("--http-workers", type=int, help="gunicorn workers (default: one per core)")
     parser.add_argument("--http-seconds", type=int, default=30, help="time bound of the HTTP load")
     parser.add_argument("--http-requests", type=int, default=4000, help="request bound of the HTTP load")
     parser.add_argument("--profile", action="store_true", help="write a cProfile listing per scenario")

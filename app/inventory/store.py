@@ -113,14 +113,13 @@ def _execute(session: Session, query) -> list:
         readers = None
     if connection.dialect.name != "sqlite" or readers is None:
         return list(connection.execute(query))
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    params = tuple(compiled.params[name] for name in compiled.positiontup)
-    cursor = connection.connection.cursor()
+    # Executed by SQLAlchemy, whose cache keeps each statement's compiled form (compiling one costs
+    # more than a page's query), and fetched from the driver's cursor: raw tuples, no per-value work.
+    result = connection.execute(query)
     try:
-        cursor.execute(str(compiled), params)
-        rows = cursor.fetchall()
+        rows = result.cursor.fetchall()
     finally:
-        cursor.close()
+        result.close()
     row = namedtuple("Row", [c.key for c in columns], rename=True)
     converted = [(i, read) for i, read in enumerate(readers) if read is not None]
     if not converted:
