@@ -69,47 +69,12 @@ def test_row_counts_equal_the_database(inventory_app, session):
     assert len(rows(wb["Exceptions"])) == count(session, RiskAcceptance)
     assert len(rows(wb["Attestations"])) == count(session, Attestation)
     evidence = rows(wb["Evidence"], header_row=2)
-    checks = {c.check_id: c for f in context.frameworks for r in f.requirements for c in r.checks}
-    assert len(evidence) == sum(c.examined for c in checks.values())
-    failing = {(r["Check id"], r["Subject id"]) for r in evidence if r["Outcome"] == "fail"}
-    open_findings = {
-        (f.check_id, f.subject_id)
-        for f in session.execute(select(Finding).where(Finding.status == "open")).scalars()
-        if f.check_id in mapped
-    }
-    assert failing == open_findings
+    assert_evidence_is_every_outcome(session, context, evidence)
     assert all(r["Finding id"] for r in evidence if r["Outcome"] == "fail")
 
 
-def test_the_evidence_sheet_carries_the_audit_logs_verdicts_too(inventory_app, runner, session, tmp_path):
-    # The runtime checks judge recorded calls: re-run without the log they would say nothing.
-    calls = [
-        {
-            "ts": "2026-11-20T10:00:00Z",
-            "agent": "release-bot",
-            "tool": "deploy.rollout",
-            "decision": "allow",
-            "event_id": "e-1",
-        },
-        {
-            "ts": "2026-11-20T11:00:00Z",
-            "agent": "shadow-bot",
-            "tool": "deploy.rollout",
-            "decision": "allow",
-            "event_id": "e-2",
-        },
-    ]
-    log = tmp_path / "calls.jsonl"
-    log.write_text("".join(json.dumps(c) + "\n" for c in calls), encoding="utf-8")
-    result = runner.invoke(args=["import-audit", str(log)])
-    assert result.exit_code == 0, result.output
-    wb, _, context = workbook_of(inventory_app, session)
-    evidence = rows(wb["Evidence"], header_row=2)
-    shadow = [r for r in evidence if r["Check id"] == "calls_come_from_inventoried_agents"]
-    assert {(r["Subject id"], r["Outcome"]) for r in shadow} == {
-        ("release-bot", "pass"),
-        ("shadow-bot", "fail"),
-    }
+def assert_evidence_is_every_outcome(session, context, evidence: list[dict]) -> None:
+    """One Evidence row per subject each check examined; the failing ones are the open findings."""
     checks = {c.check_id: c for f in context.frameworks for r in f.requirements for c in r.checks}
     assert len(evidence) == sum(c.examined for c in checks.values())
     failing = {(r["Check id"], r["Subject id"]) for r in evidence if r["Outcome"] == "fail"}
@@ -121,24 +86,43 @@ def test_the_evidence_sheet_carries_the_audit_logs_verdicts_too(inventory_app, r
     assert failing == open_findings
 
 
-def test_a_team_scope_counts_the_runtime_verdicts_of_its_agents_only(app, runner, session, tmp_path):
-    data = minimal_inventory()
-    data["agents"][0]["team"] = "release"
-    data["agents"][1]["team"] = "support"
-    import_inventory_file(runner, write_yaml(tmp_path / "inventory.yaml", data))
-    calls = [
+def import_calls(runner, tmp_path, calls: list[tuple[str, str]]) -> None:
+    """An audit log of allowed deploy.rollout calls, one per (agent, event id), imported by the CLI."""
+    lines = [
         {
             "ts": "2026-11-20T10:00:00Z",
             "agent": a,
             "tool": "deploy.rollout",
             "decision": "allow",
-            "event_id": a,
+            "event_id": e,
         }
-        for a in ("release-bot", "triage-bot", "shadow-bot")
+        for a, e in calls
     ]
     log = tmp_path / "calls.jsonl"
-    log.write_text("".join(json.dumps(c) + "\n" for c in calls), encoding="utf-8")
-    assert runner.invoke(args=["import-audit", str(log)]).exit_code == 0
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = runner.invoke(args=["import-audit", str(log)])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_evidence_sheet_carries_the_audit_logs_verdicts_too(inventory_app, runner, session, tmp_path):
+    # The runtime checks judge recorded calls: re-run without the log they would say nothing.
+    import_calls(runner, tmp_path, [("release-bot", "e-1"), ("shadow-bot", "e-2")])
+    wb, _, context = workbook_of(inventory_app, session)
+    evidence = rows(wb["Evidence"], header_row=2)
+    shadow = [r for r in evidence if r["Check id"] == "calls_come_from_inventoried_agents"]
+    assert {(r["Subject id"], r["Outcome"]) for r in shadow} == {
+        ("release-bot", "pass"),
+        ("shadow-bot", "fail"),
+    }
+    assert_evidence_is_every_outcome(session, context, evidence)
+
+
+def test_a_team_scope_counts_the_runtime_verdicts_of_its_agents_only(app, runner, session, tmp_path):
+    data = minimal_inventory()
+    data["agents"][0]["team"] = "release"
+    data["agents"][1]["team"] = "support"
+    import_inventory_file(runner, write_yaml(tmp_path / "inventory.yaml", data))
+    import_calls(runner, tmp_path, [(a, a) for a in ("release-bot", "triage-bot", "shadow-bot")])
     wb, _, context = workbook_of(app, session, scope=Scope(teams=("release",)))
     checks = {c.check_id: c for f in context.frameworks for r in f.requirements for c in r.checks}
     inventoried = checks["calls_come_from_inventoried_agents"]
