@@ -35,6 +35,7 @@ from sqlmodel import Session
 from app.audit import record_change
 from app.catalog import Catalog
 from app.db import session_scope
+from app.inventory.audit_log import LOOKUP_CHUNK
 from app.models.assessment import (
     ACTIVE_STATUSES,
     Attestation,
@@ -139,17 +140,27 @@ def due_reminders(session: Session, *, now: datetime, catalog: Catalog | None = 
             and_(later.expires_at == RiskAcceptance.expires_at, later.id > RiskAcceptance.id),
         ),
     )
-    exceptions = session.execute(
-        select(RiskAcceptance, Finding)
-        .join(Finding, Finding.id == RiskAcceptance.finding_id)
-        .where(
-            RiskAcceptance.revoked_at.is_(None),
-            RiskAcceptance.expires_at <= horizon,
-            RiskAcceptance.expires_at > oldest,
-            Finding.status.in_(ACTIVE_STATUSES),
-            ~exception_renewed,
+    # The acceptances first, their findings second: joined in one statement, SQLite walks every
+    # open finding (a hundred thousand at scale) to find the few with an acceptance, on every page.
+    acceptances = (
+        session.execute(
+            select(RiskAcceptance).where(
+                RiskAcceptance.revoked_at.is_(None),
+                RiskAcceptance.expires_at <= horizon,
+                RiskAcceptance.expires_at > oldest,
+                ~exception_renewed,
+            )
         )
-    ).all()
+        .scalars()
+        .all()
+    )
+    finding_ids = sorted({a.finding_id for a in acceptances})
+    active_findings: dict[int, Finding] = {}
+    for start in range(0, len(finding_ids), LOOKUP_CHUNK):
+        chunk = finding_ids[start : start + LOOKUP_CHUNK]
+        found = select(Finding).where(Finding.id.in_(chunk), Finding.status.in_(ACTIVE_STATUSES))
+        active_findings.update((f.id, f) for f in session.execute(found).scalars())
+    exceptions = [(a, active_findings[a.finding_id]) for a in acceptances if a.finding_id in active_findings]
     newer = aliased(Attestation)
     attestation_renewed = exists().where(
         newer.framework_id == Attestation.framework_id,
