@@ -8,12 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, literal_column, or_, select
 from sqlmodel import Session
 
 from app.audit import record_change
-from app.catalog import SEVERITY_RANK, Catalog
-from app.models.assessment import ACTIVE_STATUSES, Attestation, Finding, RiskAcceptance
+from app.catalog import Catalog
+from app.models.assessment import (
+    ACTIVE_STATUSES,
+    SEVERITY_ORDER_SQL,
+    Attestation,
+    Finding,
+    RiskAcceptance,
+)
 
 MAX_EXCEPTION_DAYS = 366
 MAX_ATTESTATION_DAYS = 366
@@ -217,7 +223,8 @@ def _filtered(catalog: Catalog, flt: FindingFilter):
     return query
 
 
-SEVERITY_ORDER = case({s: i for s, i in SEVERITY_RANK.items()}, value=Finding.severity, else_=9)
+# The index ix_finding_severity_order's own expression, so that a page is read from the index in order.
+SEVERITY_ORDER = literal_column(SEVERITY_ORDER_SQL)
 SORTS = {
     "severity": (SEVERITY_ORDER, Finding.check_id, Finding.subject_id),
     "check": (Finding.check_id, Finding.subject_id),

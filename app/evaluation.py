@@ -19,7 +19,7 @@ from sqlmodel import Session
 from app.audit import record_change
 from app.catalog import SEVERITY_RANK, Catalog, catalog_changes
 from app.checks import REGISTRY, Outcome, load_checks
-from app.db import hold_write_lock
+from app.db import hold_write_lock, refresh_planner_statistics
 from app.incremental import (
     REACH,
     Reach,
@@ -300,6 +300,8 @@ def _run_evaluation(
         session, snapshot=snapshot, catalog=catalog, results=results, run=run, scope=scope
     )
     opened, resolved, reopened = changes.opened, changes.resolved, changes.reopened
+    if scope is None:
+        refresh_planner_statistics(session, Finding.__tablename__)
     save_state(
         session,
         run=run,

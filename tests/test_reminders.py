@@ -416,13 +416,9 @@ def test_the_scheduled_job_sends_a_reminder_once_across_runs(
 
 
 def test_the_migration_creates_the_reminder_table_as_the_model_declares(engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
+    from tests.conftest import schema_differences
 
-    from app.models import metadata
-
-    with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    diff = schema_differences(engine)
     assert [d for d in diff if "sent_reminder" in repr(d)] == []
 
 

@@ -670,11 +670,7 @@ def test_sqlite_datetimes_are_written_as_the_column_type_writes_them():
 
 
 def test_the_migrations_create_the_audit_event_table_as_the_model_declares(engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
+    from tests.conftest import schema_differences
 
-    from app.models import metadata
-
-    with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    diff = schema_differences(engine)
     assert [d for d in diff if "audit_event" in repr(d)] == []
