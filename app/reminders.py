@@ -126,34 +126,32 @@ def _email_of(owner: str) -> str | None:
     return owner.lower() if EMAIL.match(owner) else None
 
 
+def _unrenewed_in_window(session: Session, model, item: tuple[str, ...], horizon, oldest) -> list:
+    """The unrevoked items expiring before the horizon and after the oldest time, less those renewed
+    by a later-expiring unrevoked one for the same item (the same columns)."""
+    later = aliased(model)
+    renewed = exists().where(
+        *(getattr(later, column) == getattr(model, column) for column in item),
+        later.revoked_at.is_(None),
+        or_(
+            later.expires_at > model.expires_at,
+            and_(later.expires_at == model.expires_at, later.id > model.id),
+        ),
+    )
+    query = select(model).where(
+        model.revoked_at.is_(None), model.expires_at <= horizon, model.expires_at > oldest, ~renewed
+    )
+    return list(session.execute(query).scalars())
+
+
 def due_reminders(session: Session, *, now: datetime, catalog: Catalog | None = None) -> list[Reminder]:
     """Every item at a reminder stage now, soonest expiry first, with the e-mail sent for its stage if any."""
     now = _aware(now)
     horizon = now + timedelta(days=max(THRESHOLDS))
     oldest = now - timedelta(days=EXPIRED_DAYS)
-    later = aliased(RiskAcceptance)
-    exception_renewed = exists().where(
-        later.finding_id == RiskAcceptance.finding_id,
-        later.revoked_at.is_(None),
-        or_(
-            later.expires_at > RiskAcceptance.expires_at,
-            and_(later.expires_at == RiskAcceptance.expires_at, later.id > RiskAcceptance.id),
-        ),
-    )
     # The acceptances first, their findings second: joined in one statement, SQLite walks every
     # open finding (a hundred thousand at scale) to find the few with an acceptance, on every page.
-    acceptances = (
-        session.execute(
-            select(RiskAcceptance).where(
-                RiskAcceptance.revoked_at.is_(None),
-                RiskAcceptance.expires_at <= horizon,
-                RiskAcceptance.expires_at > oldest,
-                ~exception_renewed,
-            )
-        )
-        .scalars()
-        .all()
-    )
+    acceptances = _unrenewed_in_window(session, RiskAcceptance, ("finding_id",), horizon, oldest)
     finding_ids = sorted({a.finding_id for a in acceptances})
     active_findings: dict[int, Finding] = {}
     for start in range(0, len(finding_ids), LOOKUP_CHUNK):
@@ -161,27 +159,8 @@ def due_reminders(session: Session, *, now: datetime, catalog: Catalog | None = 
         found = select(Finding).where(Finding.id.in_(chunk), Finding.status.in_(ACTIVE_STATUSES))
         active_findings.update((f.id, f) for f in session.execute(found).scalars())
     exceptions = [(a, active_findings[a.finding_id]) for a in acceptances if a.finding_id in active_findings]
-    newer = aliased(Attestation)
-    attestation_renewed = exists().where(
-        newer.framework_id == Attestation.framework_id,
-        newer.requirement_id == Attestation.requirement_id,
-        newer.revoked_at.is_(None),
-        or_(
-            newer.expires_at > Attestation.expires_at,
-            and_(newer.expires_at == Attestation.expires_at, newer.id > Attestation.id),
-        ),
-    )
-    attestations = (
-        session.execute(
-            select(Attestation).where(
-                Attestation.revoked_at.is_(None),
-                Attestation.expires_at <= horizon,
-                Attestation.expires_at > oldest,
-                ~attestation_renewed,
-            )
-        )
-        .scalars()
-        .all()
+    attestations = _unrenewed_in_window(
+        session, Attestation, ("framework_id", "requirement_id"), horizon, oldest
     )
     reminders: list[Reminder] = []
     for acceptance, finding in exceptions:
