@@ -246,7 +246,9 @@ def page_findings(
     """One page of the findings matching the filter, sorted in the database, and the total count."""
     query = _filtered(catalog, flt)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(
-        query.order_by(*SORTS.get(sort, SORTS["severity"])).limit(per_page).offset((page - 1) * per_page)
-    ).scalars()
+    order = SORTS.get(sort, SORTS["severity"])
+    if flt.severity and order[0] is SEVERITY_ORDER:
+        # One severity: its rank is the same on every row, and without it the order is an index's.
+        order = order[1:]
+    rows = session.execute(query.order_by(*order).limit(per_page).offset((page - 1) * per_page)).scalars()
     return list(rows), total

@@ -97,9 +97,14 @@ class Finding(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("check_id", "subject_kind", "subject_id", name="uq_finding_key"),
-        # Team and environment lead the findings page's filters; severity narrows them in the index.
-        Index("ix_finding_team_severity", "team", "severity"),
-        Index("ix_finding_environment_severity", "environment", "severity"),
+        # The findings page's filters (team, environment, severity), each index then in the page's
+        # order within one severity (check, subject) and ending with the status it filters on: a page
+        # and its count are read from the index alone.
+        Index("ix_finding_team_severity", "team", "severity", "check_id", "subject_id", "status"),
+        Index(
+            "ix_finding_environment_severity", "environment", "severity", "check_id", "subject_id", "status"
+        ),
+        Index("ix_finding_severity", "severity", "check_id", "subject_id", "status"),
         Index("ix_finding_severity_order", text(SEVERITY_ORDER_SQL), "check_id", "subject_id"),
     )
 
@@ -109,7 +114,7 @@ class Finding(SQLModel, table=True):
     subject_kind: str
     subject_id: str = Field(index=True)
     status: str = Field(default=FindingStatus.OPEN.value, index=True)
-    severity: str = Field(index=True)
+    severity: str  # indexed with the page's order: ix_finding_severity above
     detail: str = ""
     agent_id: str | None = Field(default=None, index=True)
     team: str | None = None

@@ -117,3 +117,25 @@ def test_unknown_pages_get_a_friendly_404(viewer):
     assert response.status_code == 404 and "There is nothing at this address." in response.get_data(
         as_text=True
     )
+
+
+@pytest.mark.parametrize("severity", [None, "critical", "high"])
+def test_findings_pages_are_most_severe_first_then_by_check_and_subject(seeded_app, severity):
+    # The database reads these pages from indexes in that order: the order must stay the one promised.
+    from app.assessment import FindingFilter, page_findings
+    from app.catalog import SEVERITY_RANK, get_catalog
+    from app.db import get_engine, session_scope
+
+    flt = FindingFilter(severity=severity)
+    listed, page, total = [], 1, None
+    with session_scope(get_engine(seeded_app)) as session:
+        while total is None or len(listed) < total:
+            rows, total = page_findings(
+                session, get_catalog(seeded_app), flt, sort="severity", page=page, per_page=7
+            )
+            assert rows, (page, total)
+            listed += [(f.severity, f.check_id, f.subject_id) for f in rows]
+            page += 1
+    assert len(listed) == total > 7
+    assert all(s == severity for s, _, _ in listed) or severity is None
+    assert listed == sorted(listed, key=lambda f: (SEVERITY_RANK[f[0]], f[1], f[2]))

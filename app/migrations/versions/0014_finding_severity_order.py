@@ -1,11 +1,13 @@
-"""the findings page's default order as an index
+"""the findings page's orders as indexes
 
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-01
 
 The findings page sorts open findings most severe first, then by check and subject. Without an index
-in that order the database sorts every open finding (100,000 at scale) for each page it shows.
+in that order the database sorts every open finding (100,000 at scale) for each page it shows. Its
+filters by team, environment or severity get indexes in the page's order within one severity too,
+ending with the status, so that a filtered page and its count come from the index alone.
 """
 
 import sqlalchemy as sa
@@ -22,11 +24,29 @@ SEVERITY_ORDER_SQL = (
 )
 
 
+# (name, columns before, columns after)
+WIDENED = (
+    ("ix_finding_team_severity", ["team", "severity"], ["team", "severity", "check_id", "subject_id", "status"]),
+    (
+        "ix_finding_environment_severity",
+        ["environment", "severity"],
+        ["environment", "severity", "check_id", "subject_id", "status"],
+    ),
+    ("ix_finding_severity", ["severity"], ["severity", "check_id", "subject_id", "status"]),
+)
+
+
 def upgrade() -> None:
     op.create_index(
         "ix_finding_severity_order", "finding", [sa.text(SEVERITY_ORDER_SQL), "check_id", "subject_id"]
     )
+    for name, _, columns in WIDENED:
+        op.drop_index(name, table_name="finding")
+        op.create_index(name, "finding", columns)
 
 
 def downgrade() -> None:
+    for name, columns, _ in WIDENED:
+        op.drop_index(name, table_name="finding")
+        op.create_index(name, "finding", columns)
     op.drop_index("ix_finding_severity_order", table_name="finding")
