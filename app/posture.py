@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from app.catalog import SEVERITIES, Catalog, Framework, Requirement
 from app.evaluation import active_exception_finding_ids, current_attestations
+from app.inventory.audit_log import LOOKUP_CHUNK
 from app.models.assessment import (
     ACTIVE_STATUSES,
     Attestation,
@@ -133,21 +134,28 @@ def _open_counts(session: Session, run: EvaluationRun | None) -> list[tuple[str,
 
 
 def _excepted_counts(session: Session, now: datetime) -> Counter:
-    """Open findings a current exception covers, by (severity, check): few, counted from the exceptions."""
-    covered = (
-        select(RiskAcceptance.finding_id)
-        .where(RiskAcceptance.expires_at > now, RiskAcceptance.revoked_at.is_(None))
-        .distinct()
-        .subquery()
+    """Open findings a current exception covers, by (severity, check): few, counted from the exceptions.
+
+    The exceptions' finding ids first, then those findings by id: joined in one statement, SQLite
+    may walk every open finding (a hundred thousand at scale) to find the few with an exception.
+    """
+    covered = sorted(
+        session.execute(
+            select(RiskAcceptance.finding_id)
+            .where(RiskAcceptance.expires_at > now, RiskAcceptance.revoked_at.is_(None))
+            .distinct()
+        ).scalars()
     )
-    rows = session.execute(
-        select(Finding.severity, Finding.check_id, func.count())
-        .select_from(covered)
-        .join(Finding, Finding.id == covered.c.finding_id)
-        .where(Finding.status.in_(ACTIVE_STATUSES))
-        .group_by(Finding.severity, Finding.check_id)
-    )
-    return Counter({(severity, check_id): count for severity, check_id, count in rows})
+    counts: Counter = Counter()
+    for start in range(0, len(covered), LOOKUP_CHUNK):
+        rows = session.execute(
+            select(Finding.severity, Finding.check_id, func.count())
+            .where(Finding.id.in_(covered[start : start + LOOKUP_CHUNK]))
+            .where(Finding.status.in_(ACTIVE_STATUSES))
+            .group_by(Finding.severity, Finding.check_id)
+        )
+        counts.update({(severity, check_id): count for severity, check_id, count in rows})
+    return counts
 
 
 @dataclass
@@ -192,13 +200,21 @@ def build_framework_tree(
     run = latest_run(session)
     statuses = run.requirement_statuses.get(framework.id, {}) if run else {}
     check_ids = sorted({c for r in framework.requirements for c in r.checks})
-    open_findings: dict[str, list[Finding]] = defaultdict(list)
-    for finding in session.execute(
-        select(Finding)
-        .where(Finding.status.in_(ACTIVE_STATUSES), Finding.check_id.in_(check_ids))
-        .order_by(Finding.subject_id)
-    ).scalars():
-        open_findings[finding.check_id].append(finding)
+    # The first findings_per_check of each check only, one query a check: a check has up to one
+    # finding per agent or access, and loading them all (100,000 at scale) took seconds a page. A
+    # check judges one kind of subject, so (kind, subject) is subject order, and the finding key's
+    # unique index (check, kind, subject) gives it without a sort.
+    open_findings: dict[str, list[Finding]] = {
+        check_id: list(
+            session.execute(
+                select(Finding)
+                .where(Finding.check_id == check_id, Finding.status.in_(ACTIVE_STATUSES))
+                .order_by(Finding.subject_kind, Finding.subject_id)
+                .limit(findings_per_check)
+            ).scalars()
+        )
+        for check_id in check_ids
+    }
     excepted = active_exception_finding_ids(session, now)
     attestations = current_attestations(session, now)
     evidence = {
@@ -208,7 +224,7 @@ def build_framework_tree(
             severity=catalog.checks[c].severity,
             stats=(run.check_stats.get(c) if run else None) or {"examined": 0, "passed": 0, "failed": 0},
             error=run.check_errors.get(c) if run else None,
-            findings=open_findings.get(c, [])[:findings_per_check],
+            findings=open_findings[c],
             excepted_ids=excepted,
         )
         for c in check_ids
