@@ -105,7 +105,8 @@ class Finding(SQLModel, table=True):
             "ix_finding_environment_severity", "environment", "severity", "check_id", "subject_id", "status"
         ),
         Index("ix_finding_severity", "severity", "check_id", "subject_id", "status"),
-        Index("ix_finding_severity_order", text(SEVERITY_ORDER_SQL), "check_id", "subject_id"),
+        # In parentheses: PostgreSQL takes an expression in an index only so; SQLite ignores them.
+        Index("ix_finding_severity_order", text(f"({SEVERITY_ORDER_SQL})"), "check_id", "subject_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

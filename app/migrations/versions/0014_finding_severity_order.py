@@ -37,9 +37,9 @@ WIDENED = (
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_finding_severity_order", "finding", [sa.text(SEVERITY_ORDER_SQL), "check_id", "subject_id"]
-    )
+    # In parentheses: PostgreSQL takes an expression in an index only so; SQLite ignores them.
+    expression = sa.text(f"({SEVERITY_ORDER_SQL})")
+    op.create_index("ix_finding_severity_order", "finding", [expression, "check_id", "subject_id"])
     for name, _, columns in WIDENED:
         op.drop_index(name, table_name="finding")
         op.create_index(name, "finding", columns)
