@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -123,6 +123,16 @@ def close_db(_exc=None) -> None:
 
 # pg_advisory_xact_lock's key for Steward's bulk writers (a fixed 63-bit number: "steward!" in ASCII).
 WRITE_LOCK_KEY = int.from_bytes(b"steward!", "big") & (2**63 - 1)
+
+
+IN_LIST_CHUNK = 1_000
+
+
+def id_chunks(ids: Iterable) -> Iterator[list]:
+    """Ids sorted and cut into IN lists short enough for every database's bound-parameter limit."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), IN_LIST_CHUNK):
+        yield ordered[start : start + IN_LIST_CHUNK]
 
 
 def refresh_planner_statistics(session: Session, table: str) -> None:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from app.audit import record_change
 from app.catalog import SEVERITY_RANK, Catalog, catalog_changes
 from app.checks import REGISTRY, Outcome, load_checks
-from app.db import hold_write_lock, refresh_planner_statistics
+from app.db import hold_write_lock, id_chunks, refresh_planner_statistics
 from app.incremental import (
     REACH,
     Reach,
@@ -34,7 +34,7 @@ from app.incremental import (
     plan_scope,
     save_state,
 )
-from app.inventory.audit_log import LOOKUP_CHUNK, load_events
+from app.inventory.audit_log import load_events
 from app.inventory.store import load_inventory
 from app.mappings import infer_statuses
 from app.models.assessment import (
@@ -582,9 +582,7 @@ def requirement_statuses(
     # less the active findings whose risk is currently accepted.
     by_check = select(Finding.check_id, func.count()).where(is_active).group_by(Finding.check_id)
     unexcepted_open: Counter[str] = Counter(dict(session.execute(by_check).all()))
-    excepted = sorted(active_exception_finding_ids(session, now))
-    for start in range(0, len(excepted), LOOKUP_CHUNK):
-        chunk = excepted[start : start + LOOKUP_CHUNK]
+    for chunk in id_chunks(active_exception_finding_ids(session, now)):
         accepted = select(Finding.check_id).where(is_active, Finding.id.in_(chunk))
         unexcepted_open.subtract(check_id for (check_id,) in session.execute(accepted))
     attestations = current_attestations(session, now)

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.catalog import SEVERITIES, Catalog, Framework, Requirement
+from app.db import id_chunks
 from app.evaluation import active_exception_finding_ids, current_attestations
-from app.inventory.audit_log import LOOKUP_CHUNK
 from app.models.assessment import (
     ACTIVE_STATUSES,
     Attestation,
@@ -139,18 +139,16 @@ def _excepted_counts(session: Session, now: datetime) -> Counter:
     The exceptions' finding ids first, then those findings by id: joined in one statement, SQLite
     may walk every open finding (a hundred thousand at scale) to find the few with an exception.
     """
-    covered = sorted(
-        session.execute(
-            select(RiskAcceptance.finding_id)
-            .where(RiskAcceptance.expires_at > now, RiskAcceptance.revoked_at.is_(None))
-            .distinct()
-        ).scalars()
-    )
+    covered = session.execute(
+        select(RiskAcceptance.finding_id)
+        .where(RiskAcceptance.expires_at > now, RiskAcceptance.revoked_at.is_(None))
+        .distinct()
+    ).scalars()
     counts: Counter = Counter()
-    for start in range(0, len(covered), LOOKUP_CHUNK):
+    for chunk in id_chunks(covered):
         rows = session.execute(
             select(Finding.severity, Finding.check_id, func.count())
-            .where(Finding.id.in_(covered[start : start + LOOKUP_CHUNK]))
+            .where(Finding.id.in_(chunk))
             .where(Finding.status.in_(ACTIVE_STATUSES))
             .group_by(Finding.severity, Finding.check_id)
         )

@@ -34,8 +34,7 @@ from sqlmodel import Session
 
 from app.audit import record_change
 from app.catalog import Catalog
-from app.db import session_scope
-from app.inventory.audit_log import LOOKUP_CHUNK
+from app.db import id_chunks, session_scope
 from app.models.assessment import (
     ACTIVE_STATUSES,
     Attestation,
@@ -152,10 +151,8 @@ def due_reminders(session: Session, *, now: datetime, catalog: Catalog | None = 
     # The acceptances first, their findings second: joined in one statement, SQLite walks every
     # open finding (a hundred thousand at scale) to find the few with an acceptance, on every page.
     acceptances = _unrenewed_in_window(session, RiskAcceptance, ("finding_id",), horizon, oldest)
-    finding_ids = sorted({a.finding_id for a in acceptances})
     active_findings: dict[int, Finding] = {}
-    for start in range(0, len(finding_ids), LOOKUP_CHUNK):
-        chunk = finding_ids[start : start + LOOKUP_CHUNK]
+    for chunk in id_chunks({a.finding_id for a in acceptances}):
         found = select(Finding).where(Finding.id.in_(chunk), Finding.status.in_(ACTIVE_STATUSES))
         active_findings.update((f.id, f) for f in session.execute(found).scalars())
     exceptions = [(a, active_findings[a.finding_id]) for a in acceptances if a.finding_id in active_findings]

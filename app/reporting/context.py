@@ -20,6 +20,7 @@ from sqlmodel import Session
 from app.catalog import SEVERITY_RANK, Catalog, Framework
 from app.checks import DOMAIN_OF, REGISTRY, Outcome, load_checks
 from app.evaluation import attribute, framework_score, snapshot_settings
+from app.incremental import event_stats
 from app.inventory.audit_log import load_events
 from app.inventory.store import load_inventory
 from app.mappings import RELATIONSHIP_LABELS
@@ -35,7 +36,6 @@ from app.models.assessment import (
     RiskAcceptance,
 )
 from app.models.reporting import Report
-from app.models.runtime import AuditEvent
 from app.snapshot import Snapshot
 
 FINDINGS_PER_CHECK = 100
@@ -638,7 +638,7 @@ def collect_outcomes(snapshot: Snapshot, check_ids) -> tuple[dict[str, list[Outc
 def _with_audit_log(session: Session, snapshot: Snapshot, index: ScopeIndex) -> Snapshot:
     """The snapshot with the stored audit events: every one, or for a partial scope its agents' only."""
     events = load_events(session, agents=index.agents if index.scope.is_partial else None)
-    has_events = bool(events) or session.execute(select(AuditEvent.id).limit(1)).first() is not None
+    has_events = bool(events) or event_stats(session).count > 0
     return Snapshot(
         snapshot.inventory,
         now=snapshot.now,
