@@ -29,7 +29,6 @@ target, only on a scenario that does not run.
 from __future__ import annotations
 
 import argparse
-import csv
 import http.cookiejar
 import inspect
 import io
@@ -695,8 +694,10 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
             "STEWARD_BENCH_AGENTS": agents,
             "STEWARD_BENCH_MAX_REQUESTS": str(args.http_requests),
             "STEWARD_BENCH_FINDINGS_FILTER": "severity=high&team=platform&status=open",
+            "STEWARD_BENCH_SUMMARY": f"{prefix}_summary.json",
         }
         users = str(args.http_users)
+        Path(f"{prefix}_summary.json").unlink(missing_ok=True)  # never a previous run's figures
         processes = _process_tree(server.pid)
         cpu_before = sum(map(_cpu_seconds, processes))
         subprocess.run(
@@ -733,11 +734,12 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
         server.terminate()
         server.wait(timeout=30)
         log.close()
-    stats = {row["Name"]: row for row in csv.DictReader(open(f"{prefix}_stats.csv"))}  # noqa: SIM115
+    summary = Path(f"{prefix}_summary.json")
+    stats = json.loads(summary.read_text(encoding="utf-8")) if summary.exists() else {}
     if "floor: /health" not in stats:
-        raise RuntimeError(f"locust recorded no requests; see {prefix}_stats.csv and serve.log")
-    floor = float(stats["floor: /health"]["95%"]) / 1000
-    total = sum(int(row["Request Count"]) for name, row in stats.items() if name != "Aggregated")
+        raise RuntimeError(f"locust recorded no requests; see {summary} and serve.log")
+    floor = stats["floor: /health"]["p95_ms"] / 1000
+    total = sum(row["requests"] for row in stats.values())
     lines = []
     for name, label in (
         ("overview", "http-overview"),
@@ -747,17 +749,16 @@ def _http(state: dict, args) -> list[tuple[str, dict, Target]]:
         row = stats.get(name)
         if row is None:
             raise RuntimeError(f"locust recorded no {name!r} requests")
-        p95 = float(row["95%"]) / 1000
-        failures = int(row["Failure Count"])
-        if failures:
-            raise RuntimeError(f"{failures} {name!r} requests failed; see {prefix}_failures.csv")
+        p95 = row["p95_ms"] / 1000
+        if row["failures"]:
+            raise RuntimeError(f"{row['failures']} {name!r} requests failed; see {prefix}_failures.csv")
         result = {
             "seconds": p95,
             "peak_mb": peak,
             "floor": floor,
             "ratio": p95 / floor if floor else None,
-            "note": f"p95 of {row['Request Count']} requests, "
-            f"median {float(row['Median Response Time']):.0f} ms, {args.http_users} clients; "
+            "note": f"p95 of {row['requests']} requests, "
+            f"median {row['median_ms']:.0f} ms, {args.http_users} clients; "
             f"server CPU {server_cpu / max(total, 1) * 1000:.0f} ms a request over all {total}",
         }
         lines.append((label, result, Target(seconds=0.2)))
