@@ -8,7 +8,7 @@ from datetime import datetime
 from html import escape
 
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, case, cast, func, literal, literal_column, or_, select, union_all
 from sqlmodel import Session
 
 from app.inventory.store import Selection, load_inventory, policy_ids_naming
@@ -39,18 +39,13 @@ class AgentProfile:
 
 def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentProfile | None:
     """The profile of one agent, or None when no such agent exists."""
-    edges = session.execute(select(m.AgentDelegation.agent_id, m.AgentDelegation.delegate_id)).all()
-    component = _delegation_component(agent_id, edges)
+    component = _delegation_component(session, agent_id)
     snapshot = Snapshot(load_inventory(session, _profile_selection(session, agent_id, component)), now=now)
     agent = snapshot.agents_by_id.get(agent_id)
     if agent is None:
         return None
     holders: dict[str, list[str]] = defaultdict(list)
-    for holder, credential_id in session.execute(
-        select(m.AgentCredential.agent_id, m.AgentCredential.credential_id)
-        .where(m.AgentCredential.credential_id.in_(agent.credentials))
-        .order_by(m.AgentCredential.agent_id)
-    ):
+    for holder, credential_id in _run(session, _HOLDERS, ids=list(agent.credentials)):
         holders[credential_id].append(holder)
     credentials = [
         (snapshot.credentials_by_id[c], tuple(holders[c]))
@@ -63,24 +58,11 @@ def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentPro
         for ref in agent.tools
         if ref in snapshot.tools_by_ref
     ]
-    delegated_by = sorted({source for source, target in edges if target == agent.id})
-    findings = list(
-        session.execute(
-            select(Finding)
-            .where(Finding.agent_id == agent.id, Finding.status.in_(ACTIVE_STATUSES))
-            .order_by(Finding.severity, Finding.check_id)
-        ).scalars()
-    )
+    delegated_by = [source for (source,) in _run(session, _DELEGATED_BY, agent=agent.id)]
+    findings = list(session.execute(_FINDINGS, {"agent": agent.id}).scalars())
     delegates = snapshot.delegates_within(agent)
-    calls = list(
-        session.execute(
-            select(AuditEvent)
-            .where(AuditEvent.agent == agent.id)
-            .order_by(AuditEvent.at.desc(), AuditEvent.event_id.desc())
-            .limit(RECENT_CALLS)
-        ).scalars()
-    )
-    call_count = session.execute(select(func.count()).where(AuditEvent.agent == agent.id)).scalar_one()
+    calls = list(session.execute(_CALLS, {"agent": agent.id}).scalars())
+    call_count = len(calls) if len(calls) < RECENT_CALLS else _run(session, _CALL_COUNT, agent=agent.id)[0][0]
     return AgentProfile(
         agent=agent,
         credentials=credentials,
@@ -96,36 +78,98 @@ def agent_profile(session: Session, agent_id: str, *, now: datetime) -> AgentPro
     )
 
 
-def _delegation_component(agent_id: str, edges) -> set[str]:
-    """The agents linked to this one by delegation in either direction: every cycle through it is inside."""
-    neighbours: dict[str, set[str]] = defaultdict(set)
-    for source, target in edges:
-        neighbours[source].add(target)
-        neighbours[target].add(source)
-    component, frontier = {agent_id}, [agent_id]
-    while frontier:
-        frontier = [n for current in frontier for n in neighbours[current] if n not in component]
-        component.update(frontier)
-    return component
+# The page's statements, built once (building a select costs more than running one of these) and
+# run on the session's connection with parameters: a page of one agent runs about fifteen.
+_AGENT = bindparam("agent", type_=String)
+_IDS = bindparam("ids", expanding=True)
+_HOLDERS = (
+    select(m.AgentCredential.agent_id, m.AgentCredential.credential_id)
+    .where(m.AgentCredential.credential_id.in_(_IDS))
+    .order_by(m.AgentCredential.agent_id)
+)
+_DELEGATED_BY = (
+    select(m.AgentDelegation.agent_id)
+    .where(m.AgentDelegation.delegate_id == _AGENT)
+    .order_by(m.AgentDelegation.agent_id)
+)
+_FINDINGS = (
+    select(Finding)
+    .where(Finding.agent_id == _AGENT, Finding.status.in_(ACTIVE_STATUSES))
+    .order_by(Finding.severity, Finding.check_id)
+)
+_CALLS = (
+    select(AuditEvent)
+    .where(AuditEvent.agent == _AGENT)
+    .order_by(AuditEvent.at.desc(), AuditEvent.event_id.desc())
+    .limit(RECENT_CALLS)
+)
+_CALL_COUNT = select(func.count()).where(AuditEvent.agent == _AGENT)
+
+
+def _component_query():
+    """The agents linked to :agent by delegation in either direction, by a recursive walk of the edges."""
+    edge = m.AgentDelegation
+    # Typed: PostgreSQL wants the walk's first row and its steps of one type.
+    component = select(cast(_AGENT, String).label("id")).cte("component", recursive=True)
+    step = select(case((edge.agent_id == component.c.id, edge.delegate_id), else_=edge.agent_id)).join(
+        component, or_(edge.agent_id == component.c.id, edge.delegate_id == component.c.id)
+    )
+    component = component.union(step)
+    return select(component.c.id)
+
+
+_COMPONENT = _component_query()
+
+
+def _kind(name: str):
+    return literal_column(f"'{name}'", String)
+
+
+def _selection_query():
+    """The ids of one profile's entries, as (kind, id): the servers of its component's tools and its own
+    servers, credentials, approvals and the policies that may name it, in one statement."""
+    component_tools = select(m.AgentTool.tool_ref).where(m.AgentTool.agent_id.in_(_IDS))
+    return union_all(
+        select(_kind("server"), m.Tool.server_id).where(m.Tool.ref.in_(component_tools)),
+        select(_kind("server"), m.AgentServer.server_id).where(m.AgentServer.agent_id == _AGENT),
+        select(_kind("credential"), m.AgentCredential.credential_id).where(
+            m.AgentCredential.agent_id == _AGENT
+        ),
+        select(_kind("approval"), m.Approval.id).where(m.Approval.agent_id == _AGENT),
+        select(_kind("policy"), m.PolicySubject.policy_id).where(
+            m.PolicySubject.subject.in_([_AGENT, literal("*", String)])
+        ),
+    )
+
+
+_SELECTION = _selection_query()
+
+
+def _run(session: Session, statement, **parameters) -> list:
+    """A Core statement's rows, on the session's connection (no ORM layer in between)."""
+    return session.connection().execute(statement, parameters).all()
+
+
+def _delegation_component(session: Session, agent_id: str) -> set[str]:
+    """The agents linked to this one by delegation in either direction: every cycle through it is inside.
+
+    A recursive query walks the edges from the agent, so a page reads only the component, never
+    every delegation of the organisation.
+    """
+    return {agent for (agent,) in _run(session, _COMPONENT, agent=agent_id)}
 
 
 def _profile_selection(session: Session, agent_id: str, component: set[str]) -> Selection:
     """The ids one profile reads: its delegation component, their servers, its own entries."""
-    refs = select(m.AgentTool.tool_ref).where(m.AgentTool.agent_id.in_(sorted(component)))
-    servers = set(session.execute(select(m.Tool.server_id).where(m.Tool.ref.in_(refs))).scalars())
-    servers.update(
-        session.execute(select(m.AgentServer.server_id).where(m.AgentServer.agent_id == agent_id)).scalars()
-    )
-    credentials = session.execute(
-        select(m.AgentCredential.credential_id).where(m.AgentCredential.agent_id == agent_id)
-    ).scalars()
-    approvals = session.execute(select(m.Approval.id).where(m.Approval.agent_id == agent_id)).scalars()
+    ids: dict[str, set[str]] = defaultdict(set)
+    for kind, entry in _run(session, _SELECTION, agent=agent_id, ids=sorted(component)):
+        ids[kind].add(entry)
     return Selection(
         agents=frozenset(component),
-        mcp_servers=frozenset(servers),
-        credentials=frozenset(credentials),
-        policies=frozenset(policy_ids_naming(session, agent_id)),
-        approvals=frozenset(approvals),
+        mcp_servers=frozenset(ids["server"]),
+        credentials=frozenset(ids["credential"]),
+        policies=frozenset(ids["policy"]),
+        approvals=frozenset(ids["approval"]),
     )
 
 

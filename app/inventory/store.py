@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache, lru_cache
 
 from sqlalchemy import (
     JSON,
@@ -17,10 +18,9 @@ from sqlalchemy import (
     Integer,
     String,
     TypeDecorator,
-    cast,
+    bindparam,
     delete,
     insert,
-    or_,
     select,
 )
 from sqlmodel import Session
@@ -68,14 +68,27 @@ class Selection:
 ALL = Selection()
 
 
-def _rows_of(session: Session, query, column, ids: frozenset[str] | None) -> Iterator:
-    """The query's rows, all of them or only those whose column is one of ids (chunked IN lists)."""
+def _rows_of(session: Session, queries: tuple, ids: frozenset[str] | None) -> Iterator:
+    """The rows of a pair from _queries: all of them, or only those whose key is one of ids (chunked)."""
+    everything, some = queries
     if ids is None:
-        yield from _execute(session, query)
+        yield from _execute(session, everything)
         return
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
-        yield from _execute(session, query.where(column.in_(ordered[start : start + CHUNK])))
+        yield from _execute(session, some, {"ids": ordered[start : start + CHUNK]})
+
+
+@cache
+def _queries(table, columns: tuple[str, ...], key: str, order: tuple[str, ...]) -> tuple:
+    """A table's select (its columns, or all when none are named) in order, and that select by key.
+
+    Built once: constructing a select costs more than running a small one, and an agent's page runs
+    ten of them. The keys are an expanding parameter, so one statement serves any number of ids.
+    """
+    selected = [getattr(table, c) for c in columns] if columns else [table.__table__]
+    everything = select(*selected).order_by(*(getattr(table, c) for c in order))
+    return everything, everything.where(getattr(table, key).in_(bindparam("ids", expanding=True)))
 
 
 def _utc_datetime(value: str) -> datetime:
@@ -98,7 +111,13 @@ def _sqlite_reader(column_type):
     raise KeyError(column_type)
 
 
-def _execute(session: Session, query) -> list:
+@lru_cache(maxsize=256)
+def _row_type(keys: tuple[str, ...]) -> type:
+    """One named tuple class per column list: making one costs more than a small query (an exec)."""
+    return namedtuple("Row", keys, rename=True)
+
+
+def _execute(session: Session, query, parameters: dict | None = None) -> list:
     """A select's rows (named tuples), on SQLite read straight from the driver.
 
     The driver's values are converted here per column (JSON text, datetimes, booleans) as the
@@ -112,15 +131,15 @@ def _execute(session: Session, query) -> list:
     except KeyError:
         readers = None
     if connection.dialect.name != "sqlite" or readers is None:
-        return list(connection.execute(query))
+        return list(connection.execute(query, parameters))
     # Executed by SQLAlchemy, whose cache keeps each statement's compiled form (compiling one costs
     # more than a page's query), and fetched from the driver's cursor: raw tuples, no per-value work.
-    result = connection.execute(query)
+    result = connection.execute(query, parameters)
     try:
         rows = result.cursor.fetchall()
     finally:
         result.close()
-    row = namedtuple("Row", [c.key for c in columns], rename=True)
+    row = _row_type(tuple(c.key for c in columns))
     converted = [(i, read) for i, read in enumerate(readers) if read is not None]
     if not converted:
         return list(map(row._make, rows))
@@ -136,9 +155,7 @@ def _execute(session: Session, query) -> list:
 
 def _grouped(session: Session, table, key: str, value: str, ids: frozenset[str] | None) -> dict[str, tuple]:
     grouped: dict[str, list[str]] = defaultdict(list)
-    owner_column = getattr(table, key)
-    query = select(owner_column, getattr(table, value)).order_by(owner_column, table.position)
-    for owner, item in _rows_of(session, query, owner_column, ids):
+    for owner, item in _rows_of(session, _queries(table, (key, value), key, (key, "position")), ids):
         grouped[owner].append(item)
     return {k: tuple(v) for k, v in grouped.items()}
 
@@ -176,8 +193,8 @@ def load_inventory(session: Session, selection: Selection = ALL) -> Inventory:
         for a in _records(session, m.Agent, ids)
     )
     tools_by_server: dict[str, list[Tool]] = defaultdict(list)
-    tools = select(m.Tool.__table__).order_by(m.Tool.server_id, m.Tool.position)
-    for t in _rows_of(session, tools, m.Tool.server_id, selection.mcp_servers):
+    tools = _queries(m.Tool, (), "server_id", ("server_id", "position"))
+    for t in _rows_of(session, tools, selection.mcp_servers):
         tools_by_server[t.server_id].append(
             Tool(
                 server_id=t.server_id,
@@ -274,24 +291,21 @@ def load_inventory(session: Session, selection: Selection = ALL) -> Inventory:
 
 
 def policy_ids_naming(session: Session, agent_id: str) -> list[str]:
-    """Ids of the policies that may name the agent (or '*') among their subjects; a superset, never fewer.
-
-    The subjects are a JSON list: its text holds the agent id as a JSON string. LIKE's own wildcards
-    in an id (_ and %) only widen the match, and the caller keeps the policies that really name it.
-    """
-    text = cast(m.Policy.subjects, String)
+    """Ids of the policies that name the agent, or '*', among their subjects (an index lookup)."""
     return list(
         session.execute(
-            select(m.Policy.id).where(or_(text.like(f"%{json.dumps(agent_id)}%"), text.like('%"*"%')))
+            select(m.PolicySubject.policy_id)
+            .where(m.PolicySubject.subject.in_((agent_id, "*")))
+            .distinct()
+            .order_by(m.PolicySubject.policy_id)
         ).scalars()
     )
 
 
 def _records(session: Session, model, ids: frozenset[str] | None) -> list:
     """A table's rows (plain rows, not ORM entities: several times cheaper) in id order."""
-    query = select(model.__table__).order_by(model.id)
     # Chunks come back in order, and _rows_of hands them over in id order too.
-    return list(_rows_of(session, query, model.id, ids))
+    return list(_rows_of(session, _queries(model, (), "id", ("id",)), ids))
 
 
 def _rows(kind: str, records: list) -> dict[type, list[dict]]:
@@ -410,6 +424,7 @@ def _rows(kind: str, records: list) -> dict[type, list[dict]]:
                     review_interval_days=r.review_interval_days,
                 )
             )
+            rows[m.PolicySubject] += [dict(policy_id=r.id, subject=x) for x in dict.fromkeys(r.subjects)]
         elif kind == "approvals":
             rows[m.Approval].append(
                 dict(
@@ -437,7 +452,7 @@ _DELETE_ORDER = {
     ],
     "mcp_servers": [(m.Tool, "server_id"), (m.McpServer, "id")],
     "credentials": [(m.Credential, "id")],
-    "policies": [(m.Policy, "id")],
+    "policies": [(m.PolicySubject, "policy_id"), (m.Policy, "id")],
     "approvals": [(m.Approval, "id")],
 }
 _INSERT_ORDER = [
@@ -450,6 +465,7 @@ _INSERT_ORDER = [
     m.Tool,
     m.Credential,
     m.Policy,
+    m.PolicySubject,
     m.Approval,
 ]
 

@@ -171,6 +171,19 @@ class AgentServer(SQLModel, table=True):
     position: int = 0
 
 
+class PolicySubject(SQLModel, table=True):
+    """A policy names an agent (or '*', every agent) among its subjects.
+
+    Policy.subjects keeps the list as written; these rows index it, so that the policies that can
+    apply to one agent are found by an index lookup rather than by reading every policy.
+    """
+
+    __tablename__ = "policy_subject"
+
+    policy_id: str = Field(primary_key=True, foreign_key="policy.id")
+    subject: str = Field(primary_key=True, index=True)
+
+
 class ImportRecord(SQLModel, table=True):
     """One applied import: when, by whom, from which files, and what it changed."""
 
