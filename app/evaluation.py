@@ -5,11 +5,9 @@ The same service serves the CLI, the UI button, the API, the importer and the sc
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import Counter
 from collections.abc import Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,7 +33,7 @@ from app.incremental import (
     save_state,
 )
 from app.inventory.audit_log import load_events
-from app.inventory.store import load_inventory
+from app.inventory.store import load_inventory, paused_gc
 from app.mappings import infer_statuses
 from app.models.assessment import (
     ACTIVE_STATUSES,
@@ -225,7 +223,9 @@ def run_evaluation(
     findings, statistics and requirement statuses as a full run; without, or when that cannot be
     sure, everything is.
     """
-    with _without_gc_pauses():
+    # A run allocates millions of small objects (events, outcomes, rows) and frees them by reference
+    # counting; left on, the collector walks every live one over and over and takes a third of the run.
+    with paused_gc():
         return _run_evaluation(
             session,
             catalog=catalog,
@@ -235,22 +235,6 @@ def run_evaluation(
             now=now,
             changed_agents=changed_agents,
         )
-
-
-@contextmanager
-def _without_gc_pauses():
-    """Suspend the cyclic garbage collector for a run.
-
-    A run allocates millions of small objects (events, outcomes, rows) and frees them by reference
-    counting; left on, the collector walks every live one over and over and takes a third of the run.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _run_evaluation(

@@ -22,7 +22,7 @@ from app.checks import DOMAIN_OF, REGISTRY, Outcome, load_checks
 from app.evaluation import attribute, framework_score, snapshot_settings
 from app.incremental import event_stats
 from app.inventory.audit_log import load_events
-from app.inventory.store import load_inventory
+from app.inventory.store import load_inventory, paused_gc
 from app.mappings import RELATIONSHIP_LABELS
 from app.metrics import FindingMetrics, finding_metrics
 from app.models.assessment import (
@@ -655,6 +655,7 @@ def _exception_state(acceptance: RiskAcceptance, now: datetime) -> str:
     return "active" if _aware(acceptance.expires_at) > now else "expired"
 
 
+@paused_gc()  # the inventory, the audit log and every outcome live at once: see paused_gc
 def build_context(
     session: Session,
     *,

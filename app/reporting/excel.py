@@ -20,6 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from app.inventory.store import paused_gc
 from app.reporting.context import STATUS_LABELS, STATUS_MEANINGS, ReportContext
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -157,6 +158,7 @@ def sheet_title(name: str, taken: set[str]) -> str:
     return title
 
 
+@paused_gc()  # a million cells over a context of a million objects: see paused_gc
 def render_workbook(context: ReportContext) -> bytes:
     """The report as XLSX bytes."""
     wb = Workbook(write_only=True)

@@ -267,3 +267,32 @@ def test_exceptions_and_attestations_sheets_hold_every_decision(inventory_app, s
     findings = {f["Finding id"]: f for f in rows(wb["Findings"])}
     assert findings[finding.id]["Risk accepted"] is True
     assert sum(1 for f in findings.values() if f["Risk accepted"]) == 1
+
+
+def test_the_collector_is_paused_while_a_report_is_made_and_back_after_even_on_failure(
+    inventory_app, session, monkeypatch
+):
+    import gc
+
+    import app.reporting.context as context_module
+
+    seen = []
+    real = context_module.collect_outcomes
+
+    def recording(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(context_module, "collect_outcomes", recording)
+    assert gc.isenabled()
+    workbook_of(inventory_app, session)
+    assert seen and not any(seen)  # paused while the checks ran again
+    assert gc.isenabled()  # a long-lived server keeps collecting cycles afterwards
+
+    def crashing(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(context_module, "load_inventory", crashing)
+    with pytest.raises(RuntimeError):
+        workbook_of(inventory_app, session)
+    assert gc.isenabled()
