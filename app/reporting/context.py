@@ -20,7 +20,7 @@ from sqlmodel import Session
 from app.catalog import SEVERITY_RANK, Catalog, Framework
 from app.checks import DOMAIN_OF, REGISTRY, Outcome, load_checks
 from app.evaluation import attribute, framework_score, snapshot_settings
-from app.incremental import event_stats
+from app.incremental import REACH, Reach, event_stats, partition_of
 from app.inventory.audit_log import load_events
 from app.inventory.store import load_inventory, paused_gc
 from app.mappings import RELATIONSHIP_LABELS
@@ -36,6 +36,7 @@ from app.models.assessment import (
     RiskAcceptance,
 )
 from app.models.reporting import Report
+from app.models.runtime import AuditEvent
 from app.snapshot import Snapshot
 
 FINDINGS_PER_CHECK = 100
@@ -635,18 +636,51 @@ def collect_outcomes(snapshot: Snapshot, check_ids) -> tuple[dict[str, list[Outc
     return outcomes, errors
 
 
-def _with_audit_log(session: Session, snapshot: Snapshot, index: ScopeIndex) -> Snapshot:
-    """The snapshot with the stored audit events: every one, or for a partial scope its agents' only."""
-    events = load_events(session, agents=index.agents if index.scope.is_partial else None)
-    has_events = bool(events) or event_stats(session).count > 0
-    return Snapshot(
-        snapshot.inventory,
-        now=snapshot.now,
-        settings=snapshot.settings,
-        events=events,
-        events_ordered=True,
-        has_events=has_events,
-    )
+# Agents whose audit events are held at once while the runtime checks run again for a report.
+RUNTIME_SLICE = 2_000
+
+
+def _runtime_outcomes(
+    session: Session, snapshot: Snapshot, index: ScopeIndex, check_ids: list[str]
+) -> tuple[dict[str, list[Outcome]], dict[str, str]]:
+    """The runtime checks' outcomes over the stored audit log, a slice of agents' events at a time.
+
+    Each of these checks has Reach.AGENT: its verdict on an agent (or an agent's access) reads the
+    inventory and that agent's own recorded calls only, which is what the incremental evaluation
+    relies on too. Checked slice by slice, each slice keeping its own agents' outcomes, they give the
+    outcomes of one pass over the whole log while holding a slice's events, not a million.
+    A partial scope reads its agents' events only, as before.
+    """
+    has_events = event_stats(session).count > 0
+    if index.scope.is_partial:
+        agents = set(index.agents)
+    else:
+        logged = session.execute(select(AuditEvent.agent).distinct()).scalars()
+        agents = set(snapshot.agents_by_id).union(logged)
+    ordered = sorted(agents)
+    outcomes: dict[str, list[Outcome]] = {c: [] for c in check_ids}
+    errors: dict[str, str] = {}
+    for start in range(0, max(len(ordered), 1), RUNTIME_SLICE):
+        members = set(ordered[start : start + RUNTIME_SLICE])
+        events = load_events(session, agents=members)
+        sliced = Snapshot(
+            snapshot.inventory,
+            now=snapshot.now,
+            settings=snapshot.settings,
+            events=events,
+            events_ordered=True,
+            has_events=has_events or bool(events),
+        )
+        found, crashed = collect_outcomes(sliced, [c for c in check_ids if c not in errors])
+        del sliced, events
+        errors.update(crashed)
+        for check_id, check_outcomes in found.items():
+            outcomes[check_id] += [
+                o for o in check_outcomes if partition_of(o.subject_kind, o.subject_id) in members
+            ]
+    for check_id in errors:
+        outcomes[check_id] = []  # a check that crashed on any slice examined nothing reliable
+    return outcomes, errors
 
 
 def _exception_state(acceptance: RiskAcceptance, now: datetime) -> str:
@@ -777,22 +811,30 @@ def build_context(
         (f.check_id, f.subject_kind, f.subject_id): f for f in all_findings if f.status in ACTIVE_STATUSES
     }
     load_checks()
-    # The runtime checks judge the audit log: they run first, over a snapshot with the log's events
-    # (of the scope's agents), which is let go before the other checks run over the inventory alone.
-    reads_log = {c for c in in_frameworks if DOMAIN_OF.get(c) == "runtime"}
-    with_log: Snapshot | None = None
-    for check_id in sorted(in_frameworks, key=lambda c: (c not in reads_log, c)):
+    # The runtime checks judge the audit log: they run first, over the log's events (of the scope's
+    # agents) a slice of agents at a time; the other checks then run over the inventory alone.
+    to_run = [
+        c
+        for c in sorted(in_frameworks)
+        if with_outcomes or scope.is_partial or c not in (run.check_stats or {})
+    ]
+    for check_id in sorted(set(in_frameworks) - set(to_run)):
+        scoped_stats[check_id] = run.check_stats[check_id]
+    reads_log = [c for c in to_run if DOMAIN_OF.get(c) == "runtime"]
+    if any(REACH.get(c) != Reach.AGENT for c in reads_log):  # pragma: no cover - a guard for new checks
+        raise ValueError("a runtime check without Reach.AGENT cannot be checked a slice of agents at a time")
+    runtime_outcomes, runtime_errors = (
+        _runtime_outcomes(session, snapshot, index, reads_log) if reads_log else ({}, {})
+    )
+    for check_id in to_run:
         meta = catalog.checks[check_id]
-        if not with_outcomes and not scope.is_partial and check_id in (run.check_stats or {}):
-            scoped_stats[check_id] = run.check_stats[check_id]
-            continue
-        if check_id in reads_log:
-            with_log = with_log or _with_audit_log(session, snapshot, index)
-        else:
-            with_log = None
         outcome_rows = rows_by_check[check_id] = []
         examined: dict[tuple[str, str], Outcome] = {}
-        check_outcomes, crashed = collect_outcomes(with_log or snapshot, (check_id,))
+        if check_id in runtime_outcomes:
+            check_outcomes = {check_id: runtime_outcomes.pop(check_id)}
+            crashed = {check_id: runtime_errors[check_id]} if check_id in runtime_errors else {}
+        else:
+            check_outcomes, crashed = collect_outcomes(snapshot, (check_id,))
         for crashed_id, error in crashed.items():
             errors.setdefault(crashed_id, error)  # the run's own record of a crash comes first
         for outcome in check_outcomes[check_id]:
@@ -847,7 +889,6 @@ def build_context(
                 )
             )
         scoped_stats[check_id] = stats
-    del with_log
     outcome_rows = [row for check_id in sorted(rows_by_check) for row in rows_by_check[check_id]]
     if not scope.is_partial:
         # Unscoped, the run's own counts are the record; the re-run only adds the per-subject rows.

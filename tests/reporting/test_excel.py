@@ -296,3 +296,24 @@ def test_the_collector_is_paused_while_a_report_is_made_and_back_after_even_on_f
     with pytest.raises(RuntimeError):
         workbook_of(inventory_app, session)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("agents_at_once", [1, 3])
+def test_runtime_evidence_checked_a_slice_of_agents_at_a_time_is_the_evaluations(
+    seeded_app, session, monkeypatch, agents_at_once
+):
+    # The demo's audit log, judged a few agents' events at a time for the workbook, must give the
+    # verdicts the evaluation gave over the whole log at once: the same failures, the same counts.
+    import app.reporting.context as context_module
+
+    monkeypatch.setattr(context_module, "RUNTIME_SLICE", agents_at_once)
+    wb, _, context = workbook_of(seeded_app, session)
+    evidence = rows(wb["Evidence"], header_row=2)
+    runtime = {
+        r["Check id"]
+        for r in evidence
+        if r["Check id"].startswith(("calls_", "production_", "sensitive_calls"))
+    }
+    assert len(runtime) == 6
+    assert any(r["Outcome"] == "fail" for r in evidence if r["Check id"] in runtime)
+    assert_evidence_is_every_outcome(session, context, evidence)
