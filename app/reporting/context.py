@@ -9,9 +9,13 @@ subject, re-run over the same inventory at the run's own time (the run stores on
 from __future__ import annotations
 
 import json
+import marshal
+import os
+import tempfile
+import weakref
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -521,6 +525,74 @@ class OutcomeRow:
     requirements: tuple[str, ...]
 
 
+class OutcomeRows:
+    """The Evidence sheet's rows, spooled to an unnamed temporary file as the checks yield them.
+
+    A report at scale lists 650,000 outcomes: held as objects they would be a quarter of a gigabyte
+    for as long as the workbook is written. Appended here, they go to the file in batches (marshal
+    of plain tuples) and come back in order, a batch at a time, each time the rows are iterated. The
+    file has no name on disk and is gone when this object is.
+    """
+
+    BATCH = 5_000
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the rows
+        self._pending: list[tuple] = []
+        self._count = 0
+        # Closed (and so removed) when the rows are let go, with no file left open to warn about.
+        weakref.finalize(self, self._file.close)
+
+    def append(self, row: OutcomeRow) -> None:
+        self._pending.append(tuple(getattr(row, name) for name in OUTCOME_FIELDS))
+        self._count += 1
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._file.seek(0, os.SEEK_END)
+            marshal.dump(self._pending, self._file)
+            self._pending = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[OutcomeRow]:
+        self._flush()
+        size = self._file.seek(0, os.SEEK_END)
+        offset = 0
+        while offset < size:
+            self._file.seek(offset)  # every iterator keeps its own place
+            batch = marshal.load(self._file)
+            offset = self._file.tell()
+            for values in batch:
+                yield OutcomeRow(*values)
+
+
+OUTCOME_FIELDS = tuple(f.name for f in fields(OutcomeRow))
+
+
+class EvidenceRows:
+    """The Evidence sheet's rows: each check's OutcomeRows, iterated in check order."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, OutcomeRows] = {}
+
+    def of(self, check_id: str) -> OutcomeRows:
+        return self._checks.setdefault(check_id, OutcomeRows())
+
+    def discard(self, check_id: str) -> None:
+        self._checks.pop(check_id, None)
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows in self._checks.values())
+
+    def __iter__(self) -> Iterator[OutcomeRow]:
+        for check_id in sorted(self._checks):
+            yield from self._checks[check_id]
+
+
 @dataclass(frozen=True)
 class ReportContext:
     """Everything one evidence report shows."""
@@ -545,7 +617,7 @@ class ReportContext:
     findings: tuple[FindingRow, ...]
     exceptions: tuple[ExceptionRow, ...]
     attestations: tuple[AttestationRow, ...]
-    outcomes: tuple[OutcomeRow, ...]
+    outcomes: EvidenceRows
     outcomes_note: str
     check_errors: dict[str, str]
     status_meanings: tuple[tuple[str, str, str], ...] = STATUS_MEANINGS
@@ -637,19 +709,25 @@ def collect_outcomes(snapshot: Snapshot, check_ids) -> tuple[dict[str, list[Outc
 
 
 # Agents whose audit events are held at once while the runtime checks run again for a report.
-RUNTIME_SLICE = 2_000
+RUNTIME_SLICE = 500
 
 
 def _runtime_outcomes(
-    session: Session, snapshot: Snapshot, index: ScopeIndex, check_ids: list[str]
-) -> tuple[dict[str, list[Outcome]], dict[str, str]]:
-    """The runtime checks' outcomes over the stored audit log, a slice of agents' events at a time.
+    session: Session,
+    snapshot: Snapshot,
+    index: ScopeIndex,
+    check_ids: list[str],
+    take: Callable[[str, list[Outcome]], None],
+) -> dict[str, str]:
+    """Run the runtime checks over the stored audit log a slice of agents' events at a time.
 
     Each of these checks has Reach.AGENT: its verdict on an agent (or an agent's access) reads the
     inventory and that agent's own recorded calls only, which is what the incremental evaluation
-    relies on too. Checked slice by slice, each slice keeping its own agents' outcomes, they give the
-    outcomes of one pass over the whole log while holding a slice's events, not a million.
-    A partial scope reads its agents' events only, as before.
+    relies on too. Checked slice by slice, each slice's outcomes on its own agents (handed to take,
+    check by check) are the outcomes one pass over the whole log gives, and only one slice's
+    events and outcomes are held at a time, not a million events. A partial scope reads its agents'
+    events only. Returns the checks that crashed, whose outcomes the caller drops: a check that
+    crashed on a slice examined nothing reliable.
     """
     has_events = event_stats(session).count > 0
     if index.scope.is_partial:
@@ -658,7 +736,6 @@ def _runtime_outcomes(
         logged = session.execute(select(AuditEvent.agent).distinct()).scalars()
         agents = set(snapshot.agents_by_id).union(logged)
     ordered = sorted(agents)
-    outcomes: dict[str, list[Outcome]] = {c: [] for c in check_ids}
     errors: dict[str, str] = {}
     for start in range(0, max(len(ordered), 1), RUNTIME_SLICE):
         members = set(ordered[start : start + RUNTIME_SLICE])
@@ -671,16 +748,16 @@ def _runtime_outcomes(
             events_ordered=True,
             has_events=has_events or bool(events),
         )
-        found, crashed = collect_outcomes(sliced, [c for c in check_ids if c not in errors])
+        for check_id in check_ids:
+            if check_id in errors:
+                continue
+            found, crashed = collect_outcomes(sliced, (check_id,))
+            errors.update(crashed)
+            if not crashed:
+                own = [o for o in found[check_id] if partition_of(o.subject_kind, o.subject_id) in members]
+                take(check_id, own)
         del sliced, events
-        errors.update(crashed)
-        for check_id, check_outcomes in found.items():
-            outcomes[check_id] += [
-                o for o in check_outcomes if partition_of(o.subject_kind, o.subject_id) in members
-            ]
-    for check_id in errors:
-        outcomes[check_id] = []  # a check that crashed on any slice examined nothing reliable
-    return outcomes, errors
+    return errors
 
 
 def _exception_state(acceptance: RiskAcceptance, now: datetime) -> str:
@@ -805,7 +882,7 @@ def build_context(
 
     attestation_rows, current_attestation = _attestations(session, catalog, frameworks, now)
 
-    rows_by_check: dict[str, list[OutcomeRow]] = {}
+    outcome_rows = EvidenceRows()
     scoped_stats: dict[str, dict[str, int]] = {}
     active_by_key = {
         (f.check_id, f.subject_kind, f.subject_id): f for f in all_findings if f.status in ACTIVE_STATUSES
@@ -823,25 +900,17 @@ def build_context(
     reads_log = [c for c in to_run if DOMAIN_OF.get(c) == "runtime"]
     if any(REACH.get(c) != Reach.AGENT for c in reads_log):  # pragma: no cover - a guard for new checks
         raise ValueError("a runtime check without Reach.AGENT cannot be checked a slice of agents at a time")
-    runtime_outcomes, runtime_errors = (
-        _runtime_outcomes(session, snapshot, index, reads_log) if reads_log else ({}, {})
-    )
-    for check_id in to_run:
+
+    def take(check_id: str, check_outcomes: Iterable[Outcome]) -> None:
+        """Count a check's outcomes (all of them, or one slice's) and spool their rows, by subject."""
         meta = catalog.checks[check_id]
-        outcome_rows = rows_by_check[check_id] = []
+        stats = scoped_stats.setdefault(check_id, {"examined": 0, "passed": 0, "failed": 0})
         examined: dict[tuple[str, str], Outcome] = {}
-        if check_id in runtime_outcomes:
-            check_outcomes = {check_id: runtime_outcomes.pop(check_id)}
-            crashed = {check_id: runtime_errors[check_id]} if check_id in runtime_errors else {}
-        else:
-            check_outcomes, crashed = collect_outcomes(snapshot, (check_id,))
-        for crashed_id, error in crashed.items():
-            errors.setdefault(crashed_id, error)  # the run's own record of a crash comes first
-        for outcome in check_outcomes[check_id]:
+        for outcome in check_outcomes:
             key = (outcome.subject_kind, outcome.subject_id)
             if not outcome.passed or key not in examined:
                 examined[key] = outcome
-        stats = {"examined": 0, "passed": 0, "failed": 0}
+        rows = outcome_rows.of(check_id)
         for (kind, subject_id), outcome in sorted(examined.items()):
             agent_id, team, environment = attribute(snapshot, kind, subject_id)
             if not index.contains(kind, subject_id, team, environment):
@@ -851,7 +920,7 @@ def build_context(
             if not with_outcomes:
                 continue
             finding = active_by_key.get((check_id, kind, subject_id))
-            outcome_rows.append(
+            rows.append(
                 OutcomeRow(
                     check_id=check_id,
                     check_title=meta.title,
@@ -869,8 +938,23 @@ def build_context(
                     requirements=requirement_refs.get(check_id, ()),
                 )
             )
+
+    crashed = _runtime_outcomes(session, snapshot, index, reads_log, take) if reads_log else {}
+    for check_id in to_run:
+        if check_id in reads_log:
+            if check_id in crashed:
+                outcome_rows.discard(check_id)
+                scoped_stats.pop(check_id, None)
+        else:
+            check_outcomes, crashed_now = collect_outcomes(snapshot, (check_id,))
+            crashed.update(crashed_now)
+            take(check_id, check_outcomes[check_id])
+        take(check_id, ())  # a check that examined nothing still has its counts (of zero)
+        if check_id in crashed:
+            errors.setdefault(check_id, crashed[check_id])  # the run's own record of a crash comes first
         if check_id in errors and with_outcomes:
-            outcome_rows.append(
+            meta = catalog.checks[check_id]
+            outcome_rows.of(check_id).append(
                 OutcomeRow(
                     check_id=check_id,
                     check_title=meta.title,
@@ -888,8 +972,6 @@ def build_context(
                     requirements=requirement_refs.get(check_id, ()),
                 )
             )
-        scoped_stats[check_id] = stats
-    outcome_rows = [row for check_id in sorted(rows_by_check) for row in rows_by_check[check_id]]
     if not scope.is_partial:
         # Unscoped, the run's own counts are the record; the re-run only adds the per-subject rows.
         scoped_stats.update({c: s for c, s in (run.check_stats or {}).items() if c in scoped_stats})
@@ -984,7 +1066,7 @@ def build_context(
         findings=tuple(finding_rows),
         exceptions=tuple(exception_rows),
         attestations=tuple(attestation_rows),
-        outcomes=tuple(outcome_rows),
+        outcomes=outcome_rows,
         outcomes_note=(
             f"Each check was run again over the inventory as it stood for evaluation run #{run.id}, at the "
             f"run's own time ({_aware(run.started_at):%Y-%m-%d %H:%M} UTC), to list its verdict on every "

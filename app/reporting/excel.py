@@ -7,11 +7,12 @@ return is stored as text with Excel's quote prefix.
 
 from __future__ import annotations
 
-import io
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -104,7 +105,7 @@ def _widths(columns: Sequence[Column], rows: Sequence) -> list[float]:
             widths.append(WIDE)
             continue
         longest = len(column.header)
-        for row in rows[:300]:
+        for row in islice(rows, 300):
             value = column.value(row)
             text = value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value or "")
             longest = max(longest, len(text))
@@ -404,9 +405,12 @@ def render_workbook(context: ReportContext) -> bytes:
         note=r.outcomes_note,
     )
     _metrics(wb, r)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    # Saved through a file, not a BytesIO: its getvalue() would hold the workbook twice (51 MB each
+    # at scale) at the report's peak.
+    with tempfile.TemporaryFile() as handle:
+        wb.save(handle)
+        handle.seek(0)
+        return handle.read()
 
 
 def _days(value: float | None) -> float | None:

@@ -18,7 +18,12 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 def _agent(agent_id: str, **extra) -> dict:
     identity = {"kind": "service_account", "id": f"sa-{agent_id}"}
-    return {"id": agent_id, "owner": "o@example.org", "environment": "production", "identity": identity, **extra}
+    return {
+        "id": agent_id,
+        "owner": "o@example.org",
+        "environment": "production",
+        "identity": identity,
+    } | extra
 
 
 def _policy(policy_id: str, subjects: list[str]) -> dict:

@@ -317,3 +317,69 @@ def test_runtime_evidence_checked_a_slice_of_agents_at_a_time_is_the_evaluations
     assert len(runtime) == 6
     assert any(r["Outcome"] == "fail" for r in evidence if r["Check id"] in runtime)
     assert_evidence_is_every_outcome(session, context, evidence)
+
+
+def test_spooled_evidence_rows_come_back_whole_in_order_as_often_as_asked(monkeypatch):
+    from app.reporting.context import OutcomeRow, OutcomeRows
+
+    monkeypatch.setattr(OutcomeRows, "BATCH", 3)  # several batches on the file, one still pending
+    made = [
+        OutcomeRow(
+            check_id=f"check_{i % 4}",
+            check_title="A check",
+            severity="high",
+            subject_kind="access",
+            subject_id=f"bot-{i}::srv.tool",
+            agent_id=f"bot-{i}" if i % 2 else None,
+            team=None,
+            environment="production",
+            outcome="fail" if i % 3 else "pass",
+            detail=f"=cmd|' /C calc'!A{i} and ünïcode",
+            finding_id=i if i % 3 else None,
+            finding_status="open" if i % 3 else None,
+            is_excepted=i == 5,
+            requirements=("owasp-asi-2026:ASI02", "nist-ai-rmf-1.0:MANAGE 4.3")[: i % 3],
+        )
+        for i in range(11)
+    ]
+    rows = OutcomeRows()
+    assert len(rows) == 0 and list(rows) == []
+    for row in made:
+        rows.append(row)
+    assert len(rows) == 11
+    assert list(rows) == made
+    first, second = iter(rows), iter(rows)
+    assert [next(first), next(first), next(second)] == [made[0], made[1], made[0]]
+    assert list(first) == made[2:] and list(second) == made[1:]
+
+
+def test_a_runtime_check_crashing_on_a_later_slice_shows_one_error_row_and_none_of_its_verdicts(
+    seeded_app, session, monkeypatch
+):
+    import app.reporting.context as context_module
+    from app.checks import REGISTRY, load_checks
+
+    load_checks()
+    check_id = "calls_come_from_inventoried_agents"
+    real, produced = REGISTRY[check_id], []
+
+    def crashing_later(snapshot):
+        if len(snapshot.events_by_agent) > 1:  # not a slice of one agent: the report's run is not
+            return real(snapshot)
+        if produced:  # an earlier slice gave verdicts, and their rows were spooled
+            raise RuntimeError("gateway log out of reach")
+        outcomes = list(real(snapshot))
+        produced.extend(outcomes)
+        return outcomes
+
+    monkeypatch.setattr(context_module, "RUNTIME_SLICE", 1)
+    monkeypatch.setitem(REGISTRY, check_id, crashing_later)
+    wb, _, context = workbook_of(seeded_app, session)
+    evidence = [r for r in rows(wb["Evidence"], header_row=2) if r["Check id"] == check_id]
+    assert [r["Outcome"] for r in evidence] == ["error"]
+    assert "gateway log out of reach" in evidence[0]["Detail"]
+    assert produced and "gateway log out of reach" in context.check_errors[check_id]
+    others = [
+        r for r in rows(wb["Evidence"], header_row=2) if r["Check id"] == "calls_stay_within_declared_tools"
+    ]
+    assert others and {r["Outcome"] for r in others} <= {"pass", "fail"}
