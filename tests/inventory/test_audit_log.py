@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from sqlmodel import Session
 
 from app.config import PROJECT_ROOT
 from app.db import session_scope
-from app.inventory import audit_log
+from app.inventory import audit_log, audit_reader
 from app.inventory.audit_log import (
     AuditImportResult,
     LineError,
@@ -85,8 +87,8 @@ def only_error(path: Path, **kwargs) -> LineError:
 def parser(request, monkeypatch):
     """Run the test with the fast parser (when installed) and with the standard library's."""
     if request.param == "json":
-        monkeypatch.setattr(audit_log, "_loads", audit_log._json_loads)
-    elif audit_log._orjson_loads is None:
+        monkeypatch.setattr(audit_reader, "_loads", audit_reader._json_loads)
+    elif audit_reader._orjson_loads is None:
         pytest.skip("orjson is not installed")
     return request.param
 
@@ -665,8 +667,13 @@ def test_sqlite_datetimes_are_written_as_the_column_type_writes_them():
     from sqlalchemy.dialects import sqlite
 
     process = AuditEvent.__table__.c.at.type._cached_bind_processor(sqlite.dialect())
-    for at in (datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)):
-        assert audit_log._sqlite_datetime(at) == process(at)
+    rng = random.Random(7)
+    moments = [datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)]
+    for _ in range(5_000):
+        at = datetime(1, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(315_537_897_600_000_000))
+        moments += [at, at.replace(microsecond=0)]
+    for at in moments:
+        assert audit_log._sqlite_datetime(at) == process(at), at
 
 
 def test_the_migrations_create_the_audit_event_table_as_the_model_declares(engine):
@@ -674,3 +681,180 @@ def test_the_migrations_create_the_audit_event_table_as_the_model_declares(engin
 
     diff = schema_differences(engine)
     assert [d for d in diff if "audit_event" in repr(d)] == []
+
+
+# A large file: the reader process, and SQLite's secondary indexes built once at the end
+
+
+def awkward_log(tmp_path: Path) -> Path:
+    """Every kind of line an import meets, in several batches: formats, errors, skips, repeats."""
+    lines: list = [codecs.BOM_UTF8 + json.dumps(event(event_id="bom-first")).encode()]
+    for i in range(40):
+        lines.append(event(event_id=f"e-{i % 25}", ts=f"2026-11-20T10:{i:02}:00.{i:06}+02:00"))
+        lines.append(contextforge_row(id=f"cf-{i}", success=i % 3 != 0))
+        lines.append(agt_entry(entry_id=f"agt-{i}", timestamp=f"2026-11-{10 + i % 9}T22:51:04"))
+        lines.append(event(event_id=None, agent=f"anon-{i % 7}"))  # a content id; repeats are one event
+    lines += [
+        "",
+        "{not json",
+        "[1, 2]",
+        event(decision="maybe"),
+        contextforge_row(id="upd-1", action="UPDATE", resource_type="server"),  # skipped: no call
+        '{"ts": "2026-11-20T10:00:00Z", "agent": "a\\u0000b", "tool": "s.t", "decision": "allow"}',
+        json.dumps(event(event_id="huge", task="x" * 3_000)),  # over max_line_bytes below
+        event(event_id="last", ts="1999-01-02T03:04:05.000006Z"),
+    ]
+    return write_lines(tmp_path / "awkward.jsonl", lines)
+
+
+def stored_rows(session) -> list[tuple]:
+    t = AuditEvent.__table__
+    columns = [c for c in t.c if c.name not in ("id", "import_id")]
+    return sorted(session.execute(select(*columns)).all(), key=lambda r: r.event_id)
+
+
+def import_and_roll_back(engine, path: Path, **kwargs) -> tuple[dict, list[tuple]]:
+    with Session(engine) as session:
+        result = import_audit_log(
+            session, path=str(path), actor="test", batch_size=7, max_line_bytes=2_000, **kwargs
+        )
+        rows = stored_rows(session)
+        session.rollback()
+    fields = {k: v for k, v in vars(result).items() if k != "record_id"}
+    return fields, rows
+
+
+def test_the_reader_process_imports_what_the_importing_process_would(engine, tmp_path):
+    path = awkward_log(tmp_path)
+    serial, serial_rows = import_and_roll_back(engine, path, parallel=False)
+    parallel, parallel_rows = import_and_roll_back(engine, path, parallel=True)
+    assert serial["bad"] == 5 and serial["skipped"] == 1 and serial["duplicates"] > 0
+    assert serial["first_at"] == datetime(1999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert parallel == serial
+    assert parallel_rows == serial_rows
+    assert len(parallel_rows) == serial["imported"]
+
+
+def test_a_large_file_going_into_sqlite_is_read_by_a_reader_process(engine, tmp_path, monkeypatch):
+    path = write_lines(tmp_path / "events.jsonl", [event(event_id=f"e-{i}") for i in range(30)])
+    started = []
+    real = audit_log._ReaderProcess.__iter__
+    monkeypatch.setattr(audit_log._ReaderProcess, "__iter__", lambda self: started.append(1) or real(self))
+    assert run_import(engine, path).imported == 30
+    assert started == []  # a small file is read here: starting a process would cost more
+    monkeypatch.setattr(audit_log, "PARALLEL_MIN_BYTES", path.stat().st_size)
+    monkeypatch.setattr(audit_log, "_cores", lambda: 1)
+    path.write_bytes(path.read_bytes().replace(b'"e-', b'"f-'))
+    assert run_import(engine, path).imported == 30
+    assert started == []  # one core: the reader would only take turns with the writer
+    monkeypatch.setattr(audit_log, "_cores", lambda: 2)
+    path.write_bytes(path.read_bytes().replace(b'"f-', b'"g-'))
+    assert run_import(engine, path).imported == 30
+    assert started == ([1] if engine.dialect.name == "sqlite" else [])
+    assert stored_count(engine) == 90
+
+
+@pytest.mark.parametrize(
+    "output",
+    [b"\x05", (100).to_bytes(8, "little") + b"0123456789"],
+    ids=["half a header", "half a frame"],
+)
+def test_a_reader_that_fails_fails_the_import_with_its_words_and_writes_nothing(
+    engine, tmp_path, monkeypatch, output
+):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the reader process serves SQLite imports")
+    broken = tmp_path / "reader.py"
+    broken.write_text(f"import sys\nsys.stdout.buffer.write({output!r})\nsys.exit('disk on fire')\n")
+    monkeypatch.setattr(
+        audit_log, "audit_reader", type("Reader", (), {"__file__": str(broken), "FRAME_HEADER": 8})
+    )
+    path = write_lines(tmp_path / "events.jsonl", [event(event_id=f"e-{i}") for i in range(3)])
+    before = database_state(engine)
+    with pytest.raises(RuntimeError, match="the audit log reader stopped: disk on fire"):
+        run_import(engine, path, parallel=True)
+    assert database_state(engine) == before
+
+
+def secondary_indexes(connection) -> set[str]:
+    query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_event'"
+    return {name for (name,) in connection.exec_driver_sql(query)} - {"ix_audit_event_event_id"}
+
+
+@pytest.fixture
+def early_deferral(engine, monkeypatch):
+    """Drop SQLite's secondary indexes after 10 events, and note which were there at each batch."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite imports build their secondary indexes at the end")
+    monkeypatch.setattr(audit_log._Writer, "DEFER_INDEXES_AFTER", 10)
+    seen: list[set[str]] = []
+    real = audit_log._Writer.insert
+
+    def insert(self, rows):
+        new = real(self, rows)
+        seen.append(secondary_indexes(self.connection))
+        return new
+
+    monkeypatch.setattr(audit_log._Writer, "insert", insert)
+    return seen
+
+
+def test_a_large_sqlite_import_builds_its_secondary_indexes_once_at_the_end(engine, tmp_path, early_deferral):
+    path = write_lines(tmp_path / "events.jsonl", [event(event_id=f"e-{i}") for i in range(30)])
+    assert run_import(engine, path, batch_size=5).imported == 30
+    expected = {"ix_audit_event_at", "ix_audit_event_agent_at"}
+    assert early_deferral[0] == expected  # 5 events in: kept
+    assert early_deferral[-1] == set()  # 30 in: dropped while the rest went in
+    with engine.connect() as connection:
+        assert secondary_indexes(connection) == expected
+    from tests.conftest import schema_differences
+
+    assert [d for d in schema_differences(engine) if "audit_event" in repr(d)] == []
+
+
+def test_an_import_that_fails_after_dropping_the_indexes_leaves_them_in_place(
+    engine, tmp_path, early_deferral, monkeypatch
+):
+    path = write_lines(tmp_path / "events.jsonl", [event(event_id=f"e-{i}") for i in range(30)])
+    deferred = audit_log._Writer.insert
+
+    def failing(self, rows):
+        if self.deferred:
+            raise OSError("disk full")
+        return deferred(self, rows)
+
+    monkeypatch.setattr(audit_log._Writer, "insert", failing)
+    before = database_state(engine)
+    # A caller that catches the error and commits what it has still has the indexes.
+    with Session(engine) as session:
+        with pytest.raises(OSError, match="disk full"):
+            import_audit_log(session, path=str(path), actor="test", batch_size=5)
+        assert secondary_indexes(session.connection()) == {"ix_audit_event_at", "ix_audit_event_agent_at"}
+        session.rollback()
+    assert database_state(engine) == before
+    with engine.connect() as connection:
+        assert secondary_indexes(connection) == {"ix_audit_event_at", "ix_audit_event_agent_at"}
+
+
+def test_the_reader_spells_the_formats_and_decisions_as_the_models_do():
+    from app.models.runtime import AuditLogFormat, Decision
+
+    assert tuple(f.value for f in AuditLogFormat) == (
+        audit_reader.STEWARD,
+        audit_reader.CONTEXTFORGE,
+        audit_reader.AGT,
+        audit_reader.XETRACK,
+    )
+    assert {d.value for d in Decision} == audit_reader.DECISIONS
+
+
+def test_the_reader_imports_nothing_of_the_app():
+    import subprocess
+    import sys
+
+    code = (
+        f"import runpy, sys; runpy.run_path({audit_reader.__file__!r}); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('app', 'sqlalchemy', 'flask')))"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
