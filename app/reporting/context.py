@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -144,6 +145,19 @@ class Scope:
 
 def _clean(values: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(sorted({str(v).strip() for v in values or () if str(v).strip()}))
+
+
+class _Active(NamedTuple):
+    """What a report needs of an active finding outside its rows: which it is, and how bad."""
+
+    id: int
+    check_id: str
+    severity: str
+    status: str
+
+
+# Findings read from the database at a time while a report's rows are made.
+FINDINGS_BATCH = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -809,41 +823,58 @@ def build_context(
         if _exception_state(acceptance, now) == "active":
             active_exception[acceptance.finding_id] = acceptance
 
-    # Plain rows, read by attribute like the entities: a hundred thousand ORM objects cost seconds and MBs.
-    all_findings = session.execute(select(Finding.__table__).order_by(Finding.id)).all()
-    findings_by_id: dict[int, Finding] = {}
+    # Plain rows, streamed, not ORM objects fetched whole: a hundred thousand rows at once, each with
+    # its own copy of the same few check ids, severities, statuses, teams and dates, held 100 MB at
+    # scale L; with one copy of each value they hold a third of that.
+    shared: dict = {}
+    share = shared.setdefault
+    findings_by_id: dict[int, FindingRow] = {}
     finding_rows: list[FindingRow] = []
-    for finding in all_findings:
-        if finding.check_id not in in_frameworks:
+    # The active findings of every scope and framework: outcome rows name theirs, inferred gaps count them.
+    active_by_key: dict[tuple[str, str, str], _Active] = {}
+    active_findings: list[_Active] = []
+    query = select(*(c for c in Finding.__table__.c if c.name != "last_run_id")).order_by(Finding.id)
+    for finding in session.execute(query.execution_options(yield_per=FINDINGS_BATCH)):
+        check_id = share(finding.check_id, finding.check_id)
+        status = share(finding.status, finding.status)
+        severity = share(finding.severity, finding.severity)
+        subject_kind = share(finding.subject_kind, finding.subject_kind)
+        subject_id = share(finding.subject_id, finding.subject_id)
+        active = status in ACTIVE_STATUSES
+        if active:
+            brief = _Active(finding.id, check_id, severity, status)
+            active_by_key[(check_id, subject_kind, subject_id)] = brief
+            active_findings.append(brief)
+        if check_id not in in_frameworks:
             continue
-        if not index.contains(finding.subject_kind, finding.subject_id, finding.team, finding.environment):
+        team, environment = share(finding.team, finding.team), share(finding.environment, finding.environment)
+        if not index.contains(subject_kind, subject_id, team, environment):
             continue
-        findings_by_id[finding.id] = finding
-        meta = catalog.checks.get(finding.check_id)
-        active = finding.status in ACTIVE_STATUSES
+        meta = catalog.checks.get(check_id)
         acceptance = active_exception.get(finding.id) if active else None
-        finding_rows.append(
-            FindingRow(
-                id=finding.id,
-                check_id=finding.check_id,
-                check_title=meta.title if meta else finding.check_id,
-                severity=finding.severity,
-                status=finding.status,
-                subject_kind=finding.subject_kind,
-                subject_id=finding.subject_id,
-                agent_id=finding.agent_id,
-                team=finding.team,
-                environment=finding.environment,
-                detail=finding.detail,
-                first_seen_at=_aware(finding.first_seen_at),
-                last_seen_at=_aware(finding.last_seen_at),
-                resolved_at=_aware(finding.resolved_at),
-                reopened_count=finding.reopened_count,
-                requirements=requirement_refs.get(finding.check_id, ()),
-                is_excepted=acceptance is not None,
-                exception_expires_at=_aware(acceptance.expires_at) if acceptance else None,
-            )
+        row = FindingRow(
+            id=finding.id,
+            check_id=check_id,
+            check_title=meta.title if meta else check_id,
+            severity=severity,
+            status=status,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            agent_id=share(finding.agent_id, finding.agent_id),
+            team=team,
+            environment=environment,
+            detail=finding.detail,
+            first_seen_at=share(first_seen := _aware(finding.first_seen_at), first_seen),
+            last_seen_at=share(last_seen := _aware(finding.last_seen_at), last_seen),
+            resolved_at=_aware(finding.resolved_at),
+            reopened_count=finding.reopened_count,
+            requirements=requirement_refs.get(check_id, ()),
+            is_excepted=acceptance is not None,
+            exception_expires_at=_aware(acceptance.expires_at) if acceptance else None,
         )
+        findings_by_id[row.id] = row
+        finding_rows.append(row)
+    del shared, share
     finding_rows.sort(key=lambda f: (SEVERITY_RANK.get(f.severity, 9), f.check_id, f.subject_id))
     active_rows: dict[str, list[FindingRow]] = defaultdict(list)
     for row in finding_rows:
@@ -884,9 +915,6 @@ def build_context(
 
     outcome_rows = EvidenceRows()
     scoped_stats: dict[str, dict[str, int]] = {}
-    active_by_key = {
-        (f.check_id, f.subject_kind, f.subject_id): f for f in all_findings if f.status in ACTIVE_STATUSES
-    }
     load_checks()
     # The runtime checks judge the audit log: they run first, over the log's events (of the scope's
     # agents) a slice of agents at a time; the other checks then run over the inventory alone.
@@ -1017,7 +1045,7 @@ def build_context(
             if requirement.status != RequirementStatus.FAIL.value:
                 continue
             if requirement.inferred_from:
-                gaps.append(_inferred_gap(catalog, section, requirement, all_findings, active_exception))
+                gaps.append(_inferred_gap(catalog, section, requirement, active_findings, active_exception))
                 continue
             failing = [
                 c
@@ -1118,7 +1146,7 @@ def _inferred_gap(
     catalog: Catalog,
     section: FrameworkSection,
     requirement: RequirementEvidence,
-    findings: list[Finding],
+    findings: list[_Active],
     active_exception: dict[int, RiskAcceptance],
 ) -> Gap:
     """A failing inferred requirement as a gap, ranked by the worst open finding of its deciding sources."""
@@ -1342,7 +1370,7 @@ def _changes(
     session: Session,
     scope: Scope,
     context: ReportContext,
-    findings_by_id: dict[int, Finding],
+    findings_by_id: dict[int, FindingRow],
     run: EvaluationRun,
 ) -> Changes:
     previous = _previous_report(session, scope)
