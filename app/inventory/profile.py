@@ -8,10 +8,10 @@ from datetime import datetime
 from html import escape
 
 from markupsafe import Markup
-from sqlalchemy import String, bindparam, case, cast, func, literal, literal_column, or_, select, union_all
+from sqlalchemy import String, bindparam, case, cast, func, literal_column, or_, select, union_all
 from sqlmodel import Session
 
-from app.inventory.store import Selection, load_inventory, policy_ids_naming
+from app.inventory.store import Selection, load_inventory, names_agent, policy_ids_naming
 from app.models import inventory as m
 from app.models.assessment import ACTIVE_STATUSES, Finding
 from app.models.runtime import AuditEvent
@@ -136,9 +136,7 @@ def _selection_query():
             m.AgentCredential.agent_id == _AGENT
         ),
         select(_kind("approval"), m.Approval.id).where(m.Approval.agent_id == _AGENT),
-        select(_kind("policy"), m.PolicySubject.policy_id).where(
-            m.PolicySubject.subject.in_([_AGENT, literal("*", String)])
-        ),
+        select(_kind("policy"), m.PolicySubject.policy_id).where(names_agent(_AGENT)),
     )
 
 

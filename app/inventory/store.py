@@ -21,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    literal,
     select,
 )
 from sqlmodel import Session
@@ -290,12 +291,20 @@ def load_inventory(session: Session, selection: Selection = ALL) -> Inventory:
     return Inventory(agents, servers, credentials, policies, approvals)
 
 
+def names_agent(agent):
+    """The rule by which a policy may name an agent: the agent's id, or '*', is among its subjects.
+
+    `agent` is an id or a bound parameter; the condition is on policy_subject (an index lookup).
+    """
+    return m.PolicySubject.subject.in_([agent, literal("*", String)])
+
+
 def policy_ids_naming(session: Session, agent_id: str) -> list[str]:
-    """Ids of the policies that name the agent, or '*', among their subjects (an index lookup)."""
+    """Ids of the policies that name the agent, or '*', among their subjects."""
     return list(
         session.execute(
             select(m.PolicySubject.policy_id)
-            .where(m.PolicySubject.subject.in_((agent_id, "*")))
+            .where(names_agent(agent_id))
             .distinct()
             .order_by(m.PolicySubject.policy_id)
         ).scalars()

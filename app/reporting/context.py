@@ -722,11 +722,15 @@ def collect_outcomes(snapshot: Snapshot, check_ids) -> tuple[dict[str, list[Outc
     return outcomes, errors
 
 
+def _no_subjects() -> dict[str, int]:
+    return {"examined": 0, "passed": 0, "failed": 0}
+
+
 # Agents whose audit events are held at once while the runtime checks run again for a report.
 RUNTIME_SLICE = 500
 
 
-def _runtime_outcomes(
+def _run_runtime_checks(
     session: Session,
     snapshot: Snapshot,
     index: ScopeIndex,
@@ -932,7 +936,7 @@ def build_context(
     def take(check_id: str, check_outcomes: Iterable[Outcome]) -> None:
         """Count a check's outcomes (all of them, or one slice's) and spool their rows, by subject."""
         meta = catalog.checks[check_id]
-        stats = scoped_stats.setdefault(check_id, {"examined": 0, "passed": 0, "failed": 0})
+        stats = scoped_stats.setdefault(check_id, _no_subjects())
         examined: dict[tuple[str, str], Outcome] = {}
         for outcome in check_outcomes:
             key = (outcome.subject_kind, outcome.subject_id)
@@ -967,7 +971,7 @@ def build_context(
                 )
             )
 
-    crashed = _runtime_outcomes(session, snapshot, index, reads_log, take) if reads_log else {}
+    crashed = _run_runtime_checks(session, snapshot, index, reads_log, take) if reads_log else {}
     for check_id in to_run:
         if check_id in reads_log:
             if check_id in crashed:
@@ -977,7 +981,7 @@ def build_context(
             check_outcomes, crashed_now = collect_outcomes(snapshot, (check_id,))
             crashed.update(crashed_now)
             take(check_id, check_outcomes[check_id])
-        take(check_id, ())  # a check that examined nothing still has its counts (of zero)
+        scoped_stats.setdefault(check_id, _no_subjects())  # a check that examined nothing counts zeros
         if check_id in crashed:
             errors.setdefault(check_id, crashed[check_id])  # the run's own record of a crash comes first
         if check_id in errors and with_outcomes:
