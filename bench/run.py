@@ -29,7 +29,6 @@ target, only on a scenario that does not run.
 from __future__ import annotations
 
 import argparse
-import gc
 import http.cookiejar
 import inspect
 import io
@@ -486,6 +485,8 @@ def _plain(value):
 def work_excel_floor(state: dict) -> dict:
     from openpyxl import Workbook
 
+    from app.inventory.store import paused_gc
+
     app = _app(state)
     with _session(app) as session:
         context = _context(state, app, session)
@@ -502,8 +503,7 @@ def work_excel_floor(state: dict) -> dict:
     }
     del context
     # With the collector paused, as render_workbook runs: the floor is the best plain openpyxl does.
-    gc.disable()
-    try:
+    with paused_gc():
         started = _start()
         wb = Workbook(write_only=True)
         for name, rows in sheets.items():
@@ -513,8 +513,6 @@ def work_excel_floor(state: dict) -> dict:
         buffer = io.BytesIO()
         wb.save(buffer)
         seconds = _stop(started)
-    finally:
-        gc.enable()
     return {"seconds": seconds, "items": sum(len(r) for r in sheets.values())}
 
 

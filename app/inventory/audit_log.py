@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import marshal
 import os
 import subprocess
 import sys
@@ -65,6 +64,8 @@ LOOKUP_CHUNK = 1_000
 # process: starting one costs about 50 ms, reading 4 MB (17,000 events) about 0.2 s.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 PIPE_BYTES = 1024 * 1024
+# The reader, run by its path: as `-m app.inventory.audit_reader` it would import the app's package.
+READER_SCRIPT = audit_reader.__file__
 
 
 @dataclass
@@ -252,35 +253,22 @@ class _ReaderProcess:
 
     def __iter__(self) -> Iterator[list[tuple]]:
         # -I: none of the environment's PYTHON* settings, user site or current directory.
-        command = [sys.executable, "-I", audit_reader.__file__, json.dumps(self.options)]
+        command = [sys.executable, "-I", READER_SCRIPT, json.dumps(self.options)]
         with tempfile.TemporaryFile() as errors:
             pipe = subprocess.PIPE
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=pipe, stderr=errors)
             _widen(process.stdout)
             try:
-                read = process.stdout.read
-                loads = marshal.loads
-                size = audit_reader.FRAME_HEADER
                 while True:
-                    header = read(size)
-                    frame = read(int.from_bytes(header, "little")) if len(header) == size else b""
-                    if not frame or len(frame) < int.from_bytes(header, "little"):
+                    frame = audit_reader.read_frame(process.stdout.read)
+                    if frame is None:
                         why = self._last_words(process, errors)
                         raise RuntimeError(f"the audit log reader stopped: {why}")
-                    kind, payload = loads(frame)
-                    if kind == "rows":
-                        yield payload
-                        continue
-                    tally = self.tally
-                    tally.lines_read, tally.skipped, tally.bad = (
-                        payload["lines_read"],
-                        payload["skipped"],
-                        payload["bad"],
-                    )
-                    tally.errors = [LineError(line, message) for line, message in payload["errors"]]
-                    tally.formats = payload["formats"]
-                    tally.first_at, tally.last_at = payload["first_at"], payload["last_at"]
-                    break
+                    kind, payload = frame
+                    if kind == "tally":
+                        self.tally.take_frame(payload)
+                        break
+                    yield payload
             finally:
                 process.stdout.close()
                 if process.poll() is None:

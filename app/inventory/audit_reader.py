@@ -509,6 +509,18 @@ class Tally:
     first_at: object = None
     last_at: object = None
 
+    def as_frame(self) -> dict:
+        """The tally as marshal can carry it: its errors as (line, message) pairs."""
+        frame = dict(vars(self))
+        frame["errors"] = [(e.line, e.message) for e in self.errors]
+        return frame
+
+    def take_frame(self, frame: dict) -> None:
+        """Fill the tally from as_frame()'s dict, as the reader process sent it."""
+        for name, value in frame.items():
+            setattr(self, name, value)
+        self.errors = [LineError(line, message) for line, message in frame["errors"]]
+
 
 def batches(
     scan: _Scan,
@@ -572,6 +584,16 @@ def _write_frame(out, payload: object) -> None:
     out.write(data)
 
 
+def read_frame(read: Callable[[int], bytes]) -> object | None:
+    """The next frame's payload from a stream's read(), or None if the stream ends before it is whole."""
+    header = read(FRAME_HEADER)
+    if len(header) < FRAME_HEADER:
+        return None
+    size = int.from_bytes(header, "little")
+    data = read(size)
+    return marshal.loads(data) if size and len(data) == size else None
+
+
 def main(argv: list[str]) -> int:
     """Read one log as the importing process asked (SQLite's stored `at`), frames to standard output."""
     options = json.loads(argv[0])
@@ -589,16 +611,7 @@ def main(argv: list[str]) -> int:
         max_errors=options["max_errors"],
     ):
         _write_frame(out, ("rows", batch))
-    fields = {
-        "lines_read": tally.lines_read,
-        "skipped": tally.skipped,
-        "bad": tally.bad,
-        "errors": [(e.line, e.message) for e in tally.errors],
-        "formats": tally.formats,
-        "first_at": tally.first_at,
-        "last_at": tally.last_at,
-    }
-    _write_frame(out, ("tally", fields))
+    _write_frame(out, ("tally", tally.as_frame()))
     out.flush()
     return 0
 

@@ -766,9 +766,7 @@ def test_a_reader_that_fails_fails_the_import_with_its_words_and_writes_nothing(
         pytest.skip("the reader process serves SQLite imports")
     broken = tmp_path / "reader.py"
     broken.write_text(f"import sys\nsys.stdout.buffer.write({output!r})\nsys.exit('disk on fire')\n")
-    monkeypatch.setattr(
-        audit_log, "audit_reader", type("Reader", (), {"__file__": str(broken), "FRAME_HEADER": 8})
-    )
+    monkeypatch.setattr(audit_log, "READER_SCRIPT", str(broken))
     path = write_lines(tmp_path / "events.jsonl", [event(event_id=f"e-{i}") for i in range(3)])
     before = database_state(engine)
     with pytest.raises(RuntimeError, match="the audit log reader stopped: disk on fire"):
