@@ -11,27 +11,22 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from operator import itemgetter
 
 from app.inventory.store import paused_gc
-from app.reporting.context import STATUS_LABELS, STATUS_MEANINGS, ReportContext
+from app.reporting.context import OUTCOME_FIELDS, STATUS_LABELS, STATUS_MEANINGS, ReportContext
+from app.reporting.xlsx import DATE_FORMAT, FORMULA_PREFIXES, Style, XlsxWriter
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-DATE_FORMAT = "yyyy-mm-dd hh:mm"
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-HEADER_FILL = PatternFill("solid", fgColor="1B2636")
-NOTE_FONT = Font(italic=True, color="495057")
+__all__ = ["DATE_FORMAT", "FORMULA_PREFIXES", "STATIC_SHEETS", "render_workbook", "sheet_title"]
+
+HEADER = Style(bold=True, color="FFFFFF", fill="1B2636", vertical="center")
+NOTE = Style(italic=True, color="495057")
+LABEL = Style(bold=True)
 # The badge colours of the dashboard and the PDF, so that a status reads the same everywhere.
 STATUS_FILLS = {
-    status: PatternFill("solid", fgColor=colour)
+    status: Style(fill=colour)
     for status, colour in (
         ("pass", "D3F9D8"),
         ("attested", "D3F9D8"),
@@ -67,35 +62,12 @@ class Column:
 
     header: str
     value: Callable
-    is_wide: bool = False
-    fill: Callable | None = None  # the row's PatternFill for this cell, or None
+    is_wide: bool = False  # long text: a wide column, and written in the cell, not the shared strings
+    fill: Callable | None = None  # the row's Style (a fill) for this cell, or None
 
 
 def _joined(values: Iterable[str] | None) -> str:
     return ", ".join(values or ())
-
-
-def _naive_utc(value: datetime) -> datetime:
-    # Excel has no time zones: every date in the workbook is UTC, as the headers say.
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def safe_cell(ws: WriteOnlyWorksheet, value):
-    """A value ready for a write-only row: dates formatted, text that looks like a formula kept as text."""
-    if isinstance(value, datetime):
-        cell = WriteOnlyCell(ws, value=_naive_utc(value))
-        cell.number_format = DATE_FORMAT
-        return cell
-    if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        if value.startswith(FORMULA_PREFIXES):
-            cell = WriteOnlyCell(ws, value=value)
-            cell.data_type = "s"
-            cell.quotePrefix = True
-            return cell
-        return value
-    return value
 
 
 def _widths(columns: Sequence[Column], rows: Sequence) -> list[float]:
@@ -114,38 +86,33 @@ def _widths(columns: Sequence[Column], rows: Sequence) -> list[float]:
 
 
 def _sheet(
-    wb: Workbook, title: str, columns: Sequence[Column], rows: Sequence, note: str | None = None
+    book: XlsxWriter, title: str, columns: Sequence[Column], rows: Sequence, note: str | None = None
 ) -> None:
     """A sheet with an optional note line, a styled frozen header, one row per item, and an autofilter."""
-    ws = wb.create_sheet(title)
-    for index, width in enumerate(_widths(columns, rows), start=1):
-        ws.column_dimensions[get_column_letter(index)].width = width
     header_row = 2 if note else 1
-    ws.freeze_panes = f"A{header_row + 1}"
-    if note:
-        cell = WriteOnlyCell(ws, value=note)
-        cell.font = NOTE_FONT
-        ws.append([cell])
-    header = []
-    for column in columns:
-        cell = WriteOnlyCell(ws, value=column.header)
-        cell.font = HEADER_FONT
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(vertical="center")
-        header.append(cell)
-    ws.append(header)
-    for row in rows:
-        cells = [safe_cell(ws, column.value(row)) for column in columns]
-        for index, column in enumerate(columns):
-            fill = column.fill(row) if column.fill else None
-            if fill is not None:
-                cell = cells[index]
-                if not isinstance(cell, Cell):
-                    cell = cells[index] = WriteOnlyCell(ws, value=cell)
-                cell.fill = fill
-        ws.append(cells)
-    last = get_column_letter(len(columns))
-    ws.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(rows), 1)}"
+    with book.sheet(
+        title,
+        widths=_widths(columns, rows),
+        freeze_rows=header_row,
+        inline=[column.is_wide for column in columns],
+    ) as ws:
+        if note:
+            ws.append([note], [book.style(NOTE)])
+        ws.append([column.header for column in columns], [book.style(HEADER)] * len(columns))
+        values = [column.value for column in columns]
+        filled = [(index, column.fill) for index, column in enumerate(columns) if column.fill]
+        if not filled:
+            for row in rows:
+                ws.append([value(row) for value in values])
+        else:
+            ids = {style: book.style(style) for style in STATUS_FILLS.values()}
+            for row in rows:
+                styles: list[int | None] = [None] * len(columns)
+                for index, fill in filled:
+                    style = fill(row)
+                    styles[index] = None if style is None else ids.get(style) or book.style(style)
+                ws.append([value(row) for value in values], styles)
+        ws.autofilter(header_row, header_row + max(len(rows), 1), len(columns))
 
 
 def sheet_title(name: str, taken: set[str]) -> str:
@@ -162,8 +129,14 @@ def sheet_title(name: str, taken: set[str]) -> str:
 @paused_gc()  # a million cells over a context of a million objects: see paused_gc
 def render_workbook(context: ReportContext) -> bytes:
     """The report as XLSX bytes."""
-    wb = Workbook(write_only=True)
-    r = context
+    with tempfile.TemporaryFile() as handle:
+        with XlsxWriter(handle, created=context.generated_at) as book:
+            _sheets(book, context)
+        handle.seek(0)
+        return handle.read()
+
+
+def _sheets(wb: XlsxWriter, r: ReportContext) -> None:
     _summary(wb, r)
     taken = {s.lower() for s in STATIC_SHEETS}
     for section in r.frameworks:
@@ -382,42 +355,37 @@ def render_workbook(context: ReportContext) -> bytes:
         ],
         r.policies,
     )
+    o = {name: itemgetter(index) for index, name in enumerate(OUTCOME_FIELDS)}  # the rows are tuples
     _sheet(
         wb,
         EVIDENCE_SHEET,
         [
-            Column("Check id", lambda o: o.check_id),
-            Column("Check", lambda o: o.check_title),
-            Column("Severity", lambda o: o.severity),
-            Column("Subject kind", lambda o: o.subject_kind),
-            Column("Subject id", lambda o: o.subject_id),
-            Column("Agent", lambda o: o.agent_id),
-            Column("Team", lambda o: o.team),
-            Column("Environment", lambda o: o.environment),
-            Column("Outcome", lambda o: o.outcome),
-            Column("Finding id", lambda o: o.finding_id),
-            Column("Finding status", lambda o: o.finding_status),
-            Column("Risk accepted", lambda o: o.is_excepted),
-            Column("Requirements", lambda o: _joined(o.requirements)),
-            Column("Detail", lambda o: o.detail, is_wide=True),
+            Column("Check id", o["check_id"]),
+            Column("Check", o["check_title"]),
+            Column("Severity", o["severity"]),
+            Column("Subject kind", o["subject_kind"]),
+            Column("Subject id", o["subject_id"]),
+            Column("Agent", o["agent_id"]),
+            Column("Team", o["team"]),
+            Column("Environment", o["environment"]),
+            Column("Outcome", o["outcome"]),
+            Column("Finding id", o["finding_id"]),
+            Column("Finding status", o["finding_status"]),
+            Column("Risk accepted", o["is_excepted"]),
+            Column("Requirements", lambda row, get=o["requirements"]: _joined(get(row))),
+            Column("Detail", o["detail"], is_wide=True),
         ],
-        r.outcomes,
+        r.outcomes.values(),
         note=r.outcomes_note,
     )
     _metrics(wb, r)
-    # Saved through a file, not a BytesIO: its getvalue() would hold the workbook twice (51 MB each
-    # at scale) at the report's peak.
-    with tempfile.TemporaryFile() as handle:
-        wb.save(handle)
-        handle.seek(0)
-        return handle.read()
 
 
 def _days(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _metrics(wb: Workbook, r: ReportContext) -> None:
+def _metrics(wb: XlsxWriter, r: ReportContext) -> None:
     """The finding metrics as one long table (measure, grouping, group), and every regression."""
     m = r.metrics
     rows: list[tuple] = []
@@ -488,43 +456,33 @@ def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
 
-def _summary(wb: Workbook, r: ReportContext) -> None:
+def _summary(wb: XlsxWriter, r: ReportContext) -> None:
     statuses = [s for s, _, _ in STATUS_MEANINGS]
-    ws = wb.create_sheet("Summary")
     columns = ["Framework id", "Framework", "Publisher", "Version", "Score (%)", "Requirements"]
     columns += [STATUS_LABELS[s] for s in statuses]
     widths = [22, 44, 28, 12, 11, 14] + [max(MIN_WIDTH, len(STATUS_LABELS[s]) + 2) for s in statuses]
-    for index, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(index)].width = width
-    ws.freeze_panes = "A2"
-    header = []
-    for title in columns:
-        cell = WriteOnlyCell(ws, value=title)
-        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
-        header.append(cell)
-    ws.append(header)
-    for f in r.frameworks:
-        values = [f.id, f.name, f.publisher, f.version, f.score, len(f.requirements)]
-        values += [f.counts.get(s, 0) for s in statuses]
-        ws.append([safe_cell(ws, v) for v in values])
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{1 + max(len(r.frameworks), 1)}"
-    ws.append([])
-    facts = [
-        ("Organisation", r.organisation),
-        ("Scope", r.scope_text),
-        ("Period start (UTC)", r.period_start),
-        ("Period end (UTC)", r.period_end),
-        ("Generated at (UTC)", r.generated_at),
-        ("Evaluation run", r.run_id),
-        ("Run started (UTC)", r.run_started_at),
-        ("Catalog hash (SHA-256)", r.catalog_hash),
-        ("Catalog first used by run", r.catalog_first_run_id),
-        ("Catalog changes from the one before", "; ".join(c.text for c in r.catalog_changes) or "none"),
-        ("Open findings in scope", sum(r.open_by_severity.values())),
-        ("Open findings with an accepted risk", r.excepted_open),
-        ("Evidence sheet", r.outcomes_note),
-    ]
-    for label, value in facts:
-        cell = WriteOnlyCell(ws, value=label)
-        cell.font = Font(bold=True)
-        ws.append([cell, safe_cell(ws, value)])
+    with wb.sheet("Summary", widths=widths, freeze_rows=1) as ws:
+        ws.append(columns, [wb.style(HEADER)] * len(columns))
+        for f in r.frameworks:
+            values = [f.id, f.name, f.publisher, f.version, f.score, len(f.requirements)]
+            ws.append(values + [f.counts.get(s, 0) for s in statuses])
+        ws.autofilter(1, 1 + max(len(r.frameworks), 1), len(columns))
+        ws.append([])
+        facts = [
+            ("Organisation", r.organisation),
+            ("Scope", r.scope_text),
+            ("Period start (UTC)", r.period_start),
+            ("Period end (UTC)", r.period_end),
+            ("Generated at (UTC)", r.generated_at),
+            ("Evaluation run", r.run_id),
+            ("Run started (UTC)", r.run_started_at),
+            ("Catalog hash (SHA-256)", r.catalog_hash),
+            ("Catalog first used by run", r.catalog_first_run_id),
+            ("Catalog changes from the one before", "; ".join(c.text for c in r.catalog_changes) or "none"),
+            ("Open findings in scope", sum(r.open_by_severity.values())),
+            ("Open findings with an accepted risk", r.excepted_open),
+            ("Evidence sheet", r.outcomes_note),
+        ]
+        label = wb.style(LABEL)
+        for name, value in facts:
+            ws.append([name, value], [label, None])

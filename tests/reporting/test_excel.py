@@ -7,7 +7,7 @@ import zipfile
 from datetime import datetime, timedelta
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from app.assessment import accept_risk, attest_requirement
@@ -16,7 +16,8 @@ from app.models.assessment import Attestation, Finding, RiskAcceptance
 from app.models.inventory import Agent, Credential, Policy, Tool
 from app.reporting.archive import report_path
 from app.reporting.context import Scope
-from app.reporting.excel import STATIC_SHEETS, safe_cell, sheet_title
+from app.reporting.excel import STATIC_SHEETS, sheet_title
+from app.reporting.xlsx import XlsxWriter
 from tests.conftest import minimal_inventory, write_yaml
 from tests.reporting.conftest import NOW, import_inventory_file, make_reports
 
@@ -209,10 +210,8 @@ def test_framework_sheet_names_are_valid_and_unique(name, expected):
 
 
 def test_tab_and_carriage_return_prefixes_are_quoted_too(tmp_path):
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Cells")
-    ws.append([safe_cell(ws, v) for v in ("\tcmd|' /C calc'!A0", "\r=1+1", "plain", "a=b", 42)])
-    wb.save(tmp_path / "cells.xlsx")
+    with open(tmp_path / "cells.xlsx", "wb") as file, XlsxWriter(file) as book, book.sheet("Cells") as ws:
+        ws.append(["\tcmd|' /C calc'!A0", "\r=1+1", "plain", "a=b", 42])
     cells = load_workbook(tmp_path / "cells.xlsx")["Cells"][1]
     assert [c.quotePrefix for c in cells] == [True, True, False, False, False]
     assert cells[0].value.startswith("\tcmd") and cells[0].data_type == "s"
