@@ -16,6 +16,7 @@ from itertools import islice
 from operator import itemgetter
 
 from app.inventory.store import paused_gc
+from app.reporting import xlsx
 from app.reporting.context import OUTCOME_FIELDS, STATUS_LABELS, STATUS_MEANINGS, ReportContext
 from app.reporting.xlsx import DATE_FORMAT, FORMULA_PREFIXES, Style, XlsxWriter
 
@@ -88,13 +89,43 @@ def _widths(columns: Sequence[Column], rows: Sequence) -> list[float]:
 def _sheet(
     book: XlsxWriter, title: str, columns: Sequence[Column], rows: Sequence, note: str | None = None
 ) -> None:
-    """A sheet with an optional note line, a styled frozen header, one row per item, and an autofilter."""
+    """A sheet with an optional note line, a styled frozen header, one row per item, and an autofilter.
+
+    Rows beyond Excel's 1,048,576 go on to continuation sheets ("Evidence (2)", ...), each with the
+    header and a note saying which rows it holds: at twice scale L the Evidence sheet has 1.3 million.
+    """
+    total = len(rows)
+    capacity = xlsx.MAX_ROWS - (2 if note else 1)
+    if total > capacity:
+        capacity = xlsx.MAX_ROWS - 2  # every part then has a note line
+    parts = max(1, -(-total // capacity))
+    taken = {s.title.lower() for s in book.sheets} | {s.lower() for s in STATIC_SHEETS} | {title.lower()}
+    titles = [title] + [sheet_title(f"{title} ({part})", taken) for part in range(2, parts + 1)]
+    widths = _widths(columns, rows)
+    remaining = iter(rows)
+    for part, name in enumerate(titles, start=1):
+        first, last = (part - 1) * capacity + 1, min(part * capacity, total)
+        part_note = note
+        if parts > 1:
+            where = f"Rows {first:,}–{last:,} of {total:,}" + (
+                f"; continued on the sheet '{titles[part]}'." if part < parts else "."
+            )
+            part_note = f"{note} {where}" if note else where
+        _sheet_part(book, name, columns, widths, islice(remaining, capacity), last - first + 1, part_note)
+
+
+def _sheet_part(
+    book: XlsxWriter,
+    title: str,
+    columns: Sequence[Column],
+    widths: list[float],
+    rows: Iterable,
+    count: int,
+    note: str | None,
+) -> None:
     header_row = 2 if note else 1
     with book.sheet(
-        title,
-        widths=_widths(columns, rows),
-        freeze_rows=header_row,
-        inline=[column.is_wide for column in columns],
+        title, widths=widths, freeze_rows=header_row, inline=[column.is_wide for column in columns]
     ) as ws:
         if note:
             ws.append([note], [book.style(NOTE)])
@@ -112,7 +143,7 @@ def _sheet(
                     style = fill(row)
                     styles[index] = None if style is None else ids.get(style) or book.style(style)
                 ws.append([value(row) for value in values], styles)
-        ws.autofilter(header_row, header_row + max(len(rows), 1), len(columns))
+        ws.autofilter(header_row, header_row + max(count, 1), len(columns))
 
 
 def sheet_title(name: str, taken: set[str]) -> str:

@@ -40,7 +40,8 @@ EXCEL_EPOCH = datetime(1899, 12, 30)
 DATE_FORMAT = "yyyy-mm-dd hh:mm"  # the one number format the workbook defines
 DATE_FORMAT_ID = 164  # the first number format id a workbook may define for itself
 CHUNK_CHARS = 1 << 20  # rows are encoded and handed to the compressor about a megabyte at a time
-MAX_ROWS, MAX_COLUMNS = 1_048_576, 16_384
+MAX_ROWS, MAX_COLUMNS, MAX_CELL_CHARS = 1_048_576, 16_384, 32_767  # Excel's limits
+FIRST_SERIAL_DATE = 61  # 1900-03-01: Excel's serial days before it count a 29 February 1900 that never was
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -87,9 +88,17 @@ def _attribute(text: str) -> str:
     return escape(text).replace('"', "&quot;")
 
 
+def clipped(text: str) -> str:
+    """Text that fits in a cell: Excel refuses a workbook with a cell of more than 32,767 characters."""
+    if len(text) <= MAX_CELL_CHARS:
+        return text
+    note = f" … [cut here: {len(text):,} characters in all]"
+    return text[: MAX_CELL_CHARS - len(note)] + note
+
+
 def _text_element(text: str) -> str:
-    """A <t> element; leading or trailing spaces and line breaks are kept."""
-    body = escape(text)
+    """A <t> element of text clipped to a cell's limit; leading or trailing spaces and line breaks kept."""
+    body = escape(clipped(text))
     if body != body.strip():
         return f'<t xml:space="preserve">{body}</t>'
     return f"<t>{body}</t>"
@@ -286,7 +295,11 @@ class Sheet(_Closing):
                 index = book.strings[value] = len(book.strings)
             return f'<c r="{letter}{row}"{s} t="s"><v>{index}</v></c>'
         if isinstance(value, date):  # datetime too
-            return f'<c r="{letter}{row}" s="{book.dated(style)}"><v>{serial(value)!r}</v></c>'
+            number = serial(value)
+            if number < FIRST_SERIAL_DATE:  # as text, rather than a day Excel would show wrong
+                text = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+                return self._cell(letter, row, text, style, inline)
+            return f'<c r="{letter}{row}" s="{book.dated(style)}"><v>{number!r}</v></c>'
         s = "" if style is None else f' s="{style}"'
         if kind is bool:
             return f'<c r="{letter}{row}"{s} t="b"><v>{"1" if value else "0"}</v></c>'

@@ -382,3 +382,30 @@ def test_a_runtime_check_crashing_on_a_later_slice_shows_one_error_row_and_none_
         r for r in rows(wb["Evidence"], header_row=2) if r["Check id"] == "calls_stay_within_declared_tools"
     ]
     assert others and {r["Outcome"] for r in others} <= {"pass", "fail"}
+
+
+def test_rows_beyond_excels_limit_go_on_to_continuation_sheets_with_the_header(
+    seeded_app, session, monkeypatch
+):
+    import app.reporting.xlsx as xlsx
+
+    whole, _, _ = workbook_of(seeded_app, session)
+    evidence = rows(whole["Evidence"], header_row=2)
+    findings = rows(whole["Findings"])
+    assert len(evidence) > 18 and len(findings) > 18
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 20)  # as if Excel stopped at 20 rows a sheet: 18 under a note
+    wb, _, _ = workbook_of(seeded_app, session)
+
+    parts = [name for name in wb.sheetnames if name == "Evidence" or name.startswith("Evidence (")]
+    assert len(parts) == -(-len(evidence) // 18) and parts[1] == "Evidence (2)"
+    assert [r for name in parts for r in rows(wb[name], header_row=2)] == evidence
+    notes = [wb[name]["A1"].value for name in parts]
+    assert notes[0].endswith(f"Rows 1–18 of {len(evidence)}; continued on the sheet 'Evidence (2)'.")
+    assert notes[-1].endswith(f"of {len(evidence)}.") and "continued" not in notes[-1]
+    assert all(wb[name].freeze_panes == "A3" for name in parts)
+    # A sheet with no note of its own (Findings) gets one when it is split, and all its rows.
+    found = [name for name in wb.sheetnames if name.startswith("Findings")]
+    assert len(found) > 1 and wb[found[0]]["A1"].value.startswith("Rows 1–18 of")
+    assert [r for name in found for r in rows(wb[name], header_row=2)] == findings
+    names = wb.sheetnames
+    assert names.index("Evidence") < names.index("Evidence (2)") < names.index("Metrics")

@@ -232,3 +232,28 @@ def test_an_error_while_rows_are_written_ends_the_writer_thread_too():
         ws.append(["one"])
         raise RuntimeError("the caller's own failure")
     assert not [t for t in xlsx.threading.enumerate() if t.name.startswith("xlsx ")]
+
+
+def test_text_over_excels_cell_limit_is_cut_and_says_so():
+    long = "x" * 40_000
+
+    def build(book):
+        with book.sheet("Long", inline=[False, True]) as ws:
+            ws.append([long, long])
+            ws.append(["y" * xlsx.MAX_CELL_CHARS, "short"])
+
+    ws = opened(written(build))["Long"]
+    for cell in ws[1]:
+        assert len(cell.value) == xlsx.MAX_CELL_CHARS
+        assert cell.value.startswith("x" * 30_000)
+        assert cell.value.endswith("[cut here: 40,000 characters in all]")
+    assert ws["A2"].value == "y" * xlsx.MAX_CELL_CHARS  # at the limit: kept whole
+
+
+def test_dates_before_excels_calendar_are_written_as_text():
+    def build(book):
+        with book.sheet("Old") as ws:
+            ws.append([datetime(1899, 12, 31, 8, 0), date(1900, 1, 15), date(1900, 3, 1)])
+
+    ws = opened(written(build))["Old"]
+    assert [c.value for c in ws[1]] == ["1899-12-31 08:00:00", "1900-01-15", datetime(1900, 3, 1)]
