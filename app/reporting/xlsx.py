@@ -41,6 +41,7 @@ DATE_FORMAT = "yyyy-mm-dd hh:mm"  # the one number format the workbook defines
 DATE_FORMAT_ID = 164  # the first number format id a workbook may define for itself
 CHUNK_CHARS = 1 << 20  # rows are encoded and handed to the compressor about a megabyte at a time
 MAX_ROWS, MAX_COLUMNS, MAX_CELL_CHARS = 1_048_576, 16_384, 32_767  # Excel's limits
+MAX_MEMBER_BYTES = zipfile.ZIP64_LIMIT  # 2 GiB: past it a zip member needs Zip64, which Excel refuses
 FIRST_SERIAL_DATE = 61  # 1900-03-01: Excel's serial days before it count a 29 February 1900 that never was
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -120,7 +121,10 @@ class _Compressor(threading.Thread):
 
     def __init__(self, archive: zipfile.ZipFile, name: str):
         super().__init__(name=f"xlsx {name}", daemon=True)
-        self._member = archive.open(name, "w", force_zip64=True)
+        # No Zip64 header: Excel refuses a workbook whose members carry one they do not need.
+        self._member = archive.open(name, "w")
+        self._name = name
+        self.written = 0  # bytes of XML handed over so far
         self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         self.error: BaseException | None = None
         self.start()
@@ -143,6 +147,12 @@ class _Compressor(threading.Thread):
     def write(self, chunk: bytes) -> None:
         if self.error is not None:
             raise self.error
+        self.written += len(chunk)
+        if self.written > MAX_MEMBER_BYTES:
+            raise ValueError(
+                f"{self._name}: more than {MAX_MEMBER_BYTES // 2**20:,} MB of XML, more than a workbook "
+                "member holds without Zip64 (which Excel refuses); the sheet's text is too long to export"
+            )
         self._chunks.put(chunk)
 
     def close(self) -> None:
@@ -562,7 +572,7 @@ class XlsxWriter(_Closing):
         )
 
     def _shared_strings(self) -> None:
-        with self.archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as member:
+        with self.archive.open("xl/sharedStrings.xml", "w") as member:
             count = len(self.strings)
             member.write(
                 (XML_DECLARATION + f'<sst xmlns="{MAIN_NS}" count="{count}" uniqueCount="{count}">').encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import io
+import struct
 import zipfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -257,3 +258,33 @@ def test_dates_before_excels_calendar_are_written_as_text():
 
     ws = opened(written(build))["Old"]
     assert [c.value for c in ws[1]] == ["1899-12-31 08:00:00", "1900-01-15", datetime(1900, 3, 1)]
+
+
+def test_no_member_carries_a_zip64_header_which_excel_refuses():
+    def build(book):
+        with book.sheet("Rows", inline=[False, True]) as ws:
+            for i in range(20_000):
+                ws.append([i, f"detail {i} " * 5])
+
+    data = written(build)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+    assert len(infos) == 9
+    for info in infos:
+        # The local header as Excel reads it: version 2.0, real sizes, no extra field (Zip64's is one).
+        header = data[info.header_offset : info.header_offset + 30]
+        version, compressed, size, _, extra_length = struct.unpack("<H12xII2H", header[4:30])
+        assert header[:4] == b"PK\x03\x04" and version == 20, info.filename
+        assert (compressed, size) == (info.compress_size, info.file_size) and extra_length == 0, info.filename
+        assert info.extra == b"" and info.extract_version == 20, info.filename
+
+
+def test_a_sheet_too_large_for_a_plain_zip_member_fails_by_name(monkeypatch):
+    monkeypatch.setattr(xlsx, "MAX_MEMBER_BYTES", 50_000)
+    monkeypatch.setattr(xlsx, "CHUNK_CHARS", 1_000)
+    book = XlsxWriter(io.BytesIO())
+    too_large = pytest.raises(ValueError, match=r"xl/worksheets/sheet1.xml: more than .* Zip64")
+    with too_large, book, book.sheet("Rows", inline=[True]) as ws:
+        for i in range(10_000):
+            ws.append([f"row {i} " * 10])
+    assert not [t for t in xlsx.threading.enumerate() if t.name.startswith("xlsx ")]
