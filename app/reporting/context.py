@@ -974,30 +974,27 @@ def build_context(
                 examined[key] = outcome
         rows = outcome_rows.of(check_id)
         title, severity, requirements = meta.title, meta.severity, requirement_refs.get(check_id, ())
-        add, contains, counted = rows.add, index.contains, {True: 0, False: 0}
+        add, contains = rows.add, index.contains
+        passed_count = failed_count = 0
         for (kind, subject_id), outcome in sorted(examined.items()):
             agent_id, team, environment = attribute(snapshot, kind, subject_id)
             if not contains(kind, subject_id, team, environment):
                 continue
             passed = outcome.passed
-            counted[passed] += 1
+            if passed:
+                passed_count += 1
+            else:
+                failed_count += 1
             if not with_outcomes:
                 continue
-            if passed:
-                add((check_id, title, severity, kind, subject_id, agent_id, team, environment, "pass",
-                     outcome.detail, None, None, False, requirements))  # fmt: skip
-                continue
-            finding = active_by_key.get((check_id, kind, subject_id))
-            if finding is None:
-                add((check_id, title, severity, kind, subject_id, agent_id, team, environment, "fail",
-                     outcome.detail, None, None, False, requirements))  # fmt: skip
-            else:
-                add((check_id, title, severity, kind, subject_id, agent_id, team, environment, "fail",
-                     outcome.detail, finding.id, finding.status, finding.id in active_exception,
-                     requirements))  # fmt: skip
-        stats["examined"] += counted[True] + counted[False]
-        stats["passed"] += counted[True]
-        stats["failed"] += counted[False]
+            finding = None if passed else active_by_key.get((check_id, kind, subject_id))
+            add((check_id, title, severity, kind, subject_id, agent_id, team, environment,
+                 "pass" if passed else "fail", outcome.detail,
+                 finding.id if finding else None, finding.status if finding else None,
+                 finding is not None and finding.id in active_exception, requirements))  # fmt: skip
+        stats["examined"] += passed_count + failed_count
+        stats["passed"] += passed_count
+        stats["failed"] += failed_count
 
     crashed = _run_runtime_checks(session, snapshot, index, reads_log, take) if reads_log else {}
     for check_id in to_run:

@@ -7,7 +7,6 @@ return is stored as text with Excel's quote prefix.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from operator import itemgetter
 from app.inventory.store import paused_gc
 from app.reporting import xlsx
 from app.reporting.context import OUTCOME_FIELDS, STATUS_LABELS, STATUS_MEANINGS, ReportContext
-from app.reporting.xlsx import DATE_FORMAT, FORMULA_PREFIXES, Style, XlsxWriter
+from app.reporting.xlsx import DATE_FORMAT, FORMULA_PREFIXES, SHEET_NAME_BAD, Style, XlsxWriter
 
 __all__ = ["DATE_FORMAT", "FORMULA_PREFIXES", "STATIC_SHEETS", "render_workbook", "sheet_title"]
 
@@ -40,7 +39,6 @@ STATUS_FILLS = {
     )
 }
 MIN_WIDTH, MAX_WIDTH, WIDE = 8, 50, 80
-SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 EVIDENCE_SHEET = "Evidence"
 STATIC_SHEETS = (
     "Summary",
@@ -136,12 +134,11 @@ def _sheet_part(
             for row in rows:
                 ws.append([value(row) for value in values])
         else:
-            ids = {style: book.style(style) for style in STATUS_FILLS.values()}
             for row in rows:
                 styles: list[int | None] = [None] * len(columns)
                 for index, fill in filled:
                     style = fill(row)
-                    styles[index] = None if style is None else ids.get(style) or book.style(style)
+                    styles[index] = None if style is None else book.style(style)
                 ws.append([value(row) for value in values], styles)
         ws.autofilter(header_row, header_row + max(count, 1), len(columns))
 

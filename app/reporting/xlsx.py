@@ -47,6 +47,7 @@ FIRST_SERIAL_DATE = 61  # 1900-03-01: Excel's serial days before it count a 29 F
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")  # what Excel allows in no sheet name
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 
@@ -391,7 +392,7 @@ class XlsxWriter(_Closing):
         """A new sheet: column widths (characters), rows frozen at the top, which columns hold long text."""
         if self._open is not None:
             self._open.close()
-        if len(title) > 31 or not title or re.search(r"[\[\]:*?/\\]", title):
+        if len(title) > 31 or not title or SHEET_NAME_BAD.search(title):
             raise ValueError(f"sheet name {title!r}: 1-31 characters, none of []:*?/\\")
         if any(s.title.lower() == title.lower() for s in self.sheets):
             raise ValueError(f"sheet name {title!r} is taken")
@@ -448,14 +449,13 @@ class XlsxWriter(_Closing):
         )
 
     def _package_rels(self) -> str:
-        office = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
         return (
             XML_DECLARATION
             + f'<Relationships xmlns="{PACKAGE_REL_NS}">'
-            + f'<Relationship Id="rId1" Type="{office}/officeDocument" Target="xl/workbook.xml"/>'
-            + '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships'
-            + '/metadata/core-properties" Target="docProps/core.xml"/>'
-            + f'<Relationship Id="rId3" Type="{office}/extended-properties" Target="docProps/app.xml"/>'
+            + f'<Relationship Id="rId1" Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/>'
+            + f'<Relationship Id="rId2" Type="{PACKAGE_REL_NS}/metadata/core-properties" '
+            + 'Target="docProps/core.xml"/>'
+            + f'<Relationship Id="rId3" Type="{REL_NS}/extended-properties" Target="docProps/app.xml"/>'
             + "</Relationships>"
         )
 
@@ -501,15 +501,14 @@ class XlsxWriter(_Closing):
         )
 
     def _workbook_rels(self) -> str:
-        office = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
         rels = [
-            f'<Relationship Id="rId{i}" Type="{office}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            f'<Relationship Id="rId{i}" Type="{REL_NS}/worksheet" Target="worksheets/sheet{i}.xml"/>'
             for i in range(1, len(self.sheets) + 1)
         ]
         n = len(self.sheets)
-        rels.append(f'<Relationship Id="rId{n + 1}" Type="{office}/styles" Target="styles.xml"/>')
+        rels.append(f'<Relationship Id="rId{n + 1}" Type="{REL_NS}/styles" Target="styles.xml"/>')
         rels.append(
-            f'<Relationship Id="rId{n + 2}" Type="{office}/sharedStrings" Target="sharedStrings.xml"/>'
+            f'<Relationship Id="rId{n + 2}" Type="{REL_NS}/sharedStrings" Target="sharedStrings.xml"/>'
         )
         return (
             XML_DECLARATION + f'<Relationships xmlns="{PACKAGE_REL_NS}">' + "".join(rels) + "</Relationships>"
