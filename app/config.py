@@ -27,6 +27,10 @@ class Settings:
     monitoring_window_days: int = 30
     evaluation_interval_minutes: int = 15
     evaluation_debounce_seconds: int = 2
+    # A full evaluation of a large audit log splits its per-agent checks across processes, one per
+    # core (0: as many as the machine gives, at most 4; 1: never split) once the log holds this many events.
+    evaluation_processes: int = 0
+    evaluation_split_min_events: int = 200_000
     secret_key: str = ""
     secure_cookies: int = 1
     session_hours: int = 8
@@ -76,6 +80,14 @@ class Settings:
                 values[f.name] = raw
         values.update(overrides)
         return cls(**values)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which may be fewer than the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 class SettingError(ValueError):

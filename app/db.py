@@ -148,7 +148,7 @@ def refresh_planner_statistics(session: Session, table: str) -> None:
         connection.exec_driver_sql(f'ANALYZE "{table}"')
 
 
-def hold_write_lock(session: Session) -> None:
+def hold_write_lock(session: Session) -> bool:
     """Make this transaction the only bulk writer (import, audit import, evaluation) until it ends.
 
     Two evaluations, or an evaluation and an import, that read and then write at once would
@@ -157,9 +157,20 @@ def hold_write_lock(session: Session) -> None:
     PostgreSQL: a transaction-scoped advisory lock. SQLite: BEGIN IMMEDIATE, which takes the
     database's single write lock now rather than at the first write (if the transaction has
     written already, it holds that lock). Other writers wait their turn; readers are not held up.
+
+    Returns whether the transaction had written nothing yet: another connection can then read what
+    this one reads (SQLite: no other writer commits until it ends; PostgreSQL: through the snapshot
+    this transaction exports).
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
-    elif connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        # A transaction gets an id at its first write: without one, it has written nothing.
+        return connection.exec_driver_sql("SELECT pg_current_xact_id_if_assigned() IS NULL").scalar()
+    if connection.dialect.name == "sqlite":
+        # The driver begins a transaction only before a write: not in one, nothing was written.
+        if connection.connection.dbapi_connection.in_transaction:
+            return False
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return True
+    return False

@@ -5,6 +5,7 @@ The same service serves the CLI, the UI button, the API, the importer and the sc
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from app.checks import REGISTRY, Outcome, load_checks
 from app.db import hold_write_lock, id_chunks, refresh_planner_statistics
 from app.incremental import (
     REACH,
+    EventStats,
     Reach,
     Scope,
     Shares,
@@ -50,6 +52,9 @@ from app.models.assessment import (
     RiskAcceptance,
 )
 from app.snapshot import Inventory, Snapshot
+from app.split import AgentRange, Worker, check_range, collect, plan_split, start_workers
+
+log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str]
 
@@ -62,6 +67,8 @@ class CheckResults:
     examined: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Outcomes left out by run_checks(agents=...) for being about no agent at all.
+    unfiled: int = 0
 
 
 def snapshot_settings(settings) -> dict:
@@ -83,7 +90,8 @@ def run_checks(
 ) -> CheckResults:
     """Run every catalogued check; a check that raises is recorded as an error and the rest go on.
 
-    check_ids runs only those; agents keeps only the outcomes about those agents (and their accesses).
+    check_ids runs only those; agents (a set, or an AgentRange) keeps only the outcomes about those
+    agents (and their accesses), counting those about no agent as unfiled.
     shares, when given, receives each agent's share of the statistics of the per-agent checks.
     """
     load_checks()
@@ -98,7 +106,13 @@ def run_checks(
             results.stats[check_id] = {"examined": 0, "passed": 0, "failed": 0}
             continue
         if agents is not None:
-            outcomes = [o for o in outcomes if partition_of(o.subject_kind, o.subject_id) in agents]
+            # partitions_of() over the outcomes' (kind, id), unpacked in place.
+            partitions = [
+                i if k == "agent" else i.split("::", 1)[0] if k == "access" else None
+                for k, i, _, _ in outcomes
+            ]
+            results.unfiled += partitions.count(None)
+            outcomes = [o for o, agent_id in zip(outcomes, partitions, strict=True) if agent_id in agents]
         examined = set()
         failing = []
         for outcome in outcomes:
@@ -162,12 +176,30 @@ class _Checked:
     scope: Scope | None
     shares: Shares | None
     description: str
+    processes: int = 1
 
 
 def _check_everything(
-    session: Session, catalog: Catalog, inventory, settings: dict, now, why: str
+    session: Session,
+    catalog: Catalog,
+    inventory,
+    settings: dict,
+    now,
+    why: str,
+    split: _Split | None = None,
 ) -> _Checked:
-    """Run every check over the whole inventory and audit log, counting each agent's share."""
+    """Run every check over the whole inventory and audit log, counting each agent's share.
+
+    Given a split, the per-agent checks run over its ranges of agents, each but the first in a
+    worker process (app/split.py); a split that cannot give what one process would is not used.
+    """
+    if split is not None:
+        try:
+            checked = _check_split(session, catalog, inventory, settings, now, why, split)
+        finally:
+            split.close()
+        if checked is not None:
+            return checked
     snapshot = Snapshot(
         inventory, now=now, settings=settings, events=load_events(session), events_ordered=True
     )
@@ -178,6 +210,93 @@ def _check_everything(
     # check's outcome about no agent cannot be filed under one: keep no shares then.
     is_partitioned = None not in shares and not any("::" in a for a in agent_ids)
     return _Checked(snapshot, results, None, shares if is_partitioned else None, why)
+
+
+@dataclass
+class _Split:
+    """The ranges of agents a full run's per-agent checks are split into, and their workers."""
+
+    ranges: list[AgentRange]
+    workers: list[Worker]
+    has_events: bool
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+
+def _start_split(
+    session: Session, catalog: Catalog, settings, values: dict, now, events: EventStats, is_clean: bool
+) -> _Split | None:
+    """Workers for a full run's ranges of agents, when a split is worth it and safe; else None."""
+    if any(c not in REACH for c in catalog.checks):
+        return None
+    ranges, why_not = plan_split(session, settings, event_count=events.count, is_clean=is_clean)
+    if len(ranges) < 2:
+        log.debug("evaluation in one process: %s", why_not)
+        return None
+    job = {
+        "catalog": catalog,
+        "settings": values,
+        "now": now,
+        "has_events": events.count > 0,
+        "events": (events.count, events.max_id),
+    }
+    try:
+        workers = start_workers(session, ranges, job)
+    except OSError as exc:
+        log.warning("evaluation in one process: no worker could be started (%s)", exc)
+        return None
+    return _Split(ranges, workers, events.count > 0)
+
+
+def _check_split(
+    session: Session, catalog: Catalog, inventory, settings: dict, now, why: str, split: _Split
+) -> _Checked | None:
+    """The inventory-wide checks here, the per-agent ones range by range; None if they cannot be merged."""
+    snapshot = Snapshot(inventory, now=now, settings=settings, has_events=split.has_events)
+    everywhere = checks_of(catalog, Reach.INVENTORY) | checks_of(catalog, Reach.NONE)
+    results = run_checks(snapshot, catalog, check_ids=everywhere)
+    context = {"catalog": catalog, "inventory": inventory, "settings": settings, "now": now}
+    started = time.perf_counter()
+    parts = [check_range(session, **context, agent_range=split.ranges[0], has_events=split.has_events)]
+    processes = 1
+    own_seconds = time.perf_counter() - started
+    collected = collect(split.workers, own_seconds=own_seconds)
+    log.debug(
+        "evaluation: own range %.2f s, then %.2f s waiting for %d workers",
+        own_seconds,
+        time.perf_counter() - started - own_seconds,
+        len(split.workers),
+    )
+    for agent_range, part in collected:
+        if part is None:
+            part = check_range(session, **context, agent_range=agent_range, has_events=split.has_events)
+        else:
+            processes += 1
+        parts.append(part)
+    if any(p.errors or p.unfiled or p.has_separator for p in parts):
+        # A crashed check's error, or outcomes no range can own, are what one process must say.
+        log.info("evaluation: the split cannot be merged; checking everything in one process")
+        return None
+    shares: Shares = {}
+    for part in parts:
+        results.failing.update(part.failing)
+        shares.update(part.shares)
+    for check_id in checks_of(catalog, Reach.AGENT):
+        # The ranges' subjects are disjoint: the first range's set takes in the others'.
+        examined = parts[0].examined.get(check_id, set())
+        for part in parts[1:]:
+            examined |= part.examined.get(check_id, set())
+        failed = sum(part.stats[check_id]["failed"] for part in parts)
+        results.examined[check_id] = examined
+        results.stats[check_id] = {
+            "examined": len(examined),
+            "passed": len(examined) - failed,
+            "failed": failed,
+        }
+    results.stats = {check_id: results.stats[check_id] for check_id in sorted(results.stats)}
+    return _Checked(snapshot, results, None, shares, why, processes)
 
 
 def _check_scope(
@@ -252,10 +371,14 @@ def _run_evaluation(
     # Findings are written with plain statements below: pending ORM changes go first.
     session.flush()
     # One evaluation at a time, and no import half-way through what it reads.
-    hold_write_lock(session)
+    is_clean = hold_write_lock(session)
     values = snapshot_settings(settings)
-    inventory = load_inventory(session)
     stored_events = event_stats(session)
+    split = None
+    if changed_agents is None:
+        # Started first: the workers read the inventory while this process does.
+        split = _start_split(session, catalog, settings, values, now, stored_events, is_clean)
+    inventory = load_inventory(session)
     scope, why = None, "full"
     if changed_agents is not None:
         scope, why = plan_scope(
@@ -274,7 +397,9 @@ def _run_evaluation(
             # A check that crashes on some agents may not on others: only a full run says which.
             checked, why = None, "full: a check crashed on the changed agents"
     if checked is None:
-        checked = _check_everything(session, catalog, inventory, values, now, why)
+        if changed_agents is not None:
+            split = _start_split(session, catalog, settings, values, now, stored_events, is_clean)
+        checked = _check_everything(session, catalog, inventory, values, now, why, split)
     snapshot, results, scope = checked.snapshot, checked.results, checked.scope
     run = EvaluationRun(started_at=now, trigger=trigger, actor=actor, catalog_hash=catalog.hash)
     session.add(run)
@@ -315,6 +440,7 @@ def _run_evaluation(
         "reopened": reopened,
         "open": open_total,
         "scope": checked.description,
+        "processes": checked.processes,
     }
     run.finished_at = datetime.now(UTC)
     run.duration_ms = round((time.perf_counter() - started) * 1000)
@@ -423,6 +549,8 @@ def reconcile_findings(
         changes.resolved += 1
 
     by_id = t.c.id == bindparam("b_id")
+    # New findings get their ids in key order, however the run was split.
+    new_rows.sort()
     if new_rows:
         newest_before = session.execute(select(func.max(t.c.id))).scalar() or 0
         _execute_many(session, insert(t), FINDING_COLUMNS, new_rows)

@@ -78,7 +78,7 @@ def outcome_of_runs(db) -> dict:
         "scores": latest.scores,
         "check_stats": latest.check_stats,
         "check_errors": latest.check_errors,
-        "counts": {k: v for k, v in latest.counts.items() if k != "scope"},
+        "counts": {k: v for k, v in latest.counts.items() if k not in ("scope", "processes")},
     }
 
 
@@ -164,6 +164,11 @@ def mutate(rnd: random.Random, inventory, event_agents: list[str], step: int) ->
 
 @pytest.fixture
 def organisation(app):
+    """The demo organisation with synthetic agents beside it, evaluated once."""
+    return build_organisation(app)
+
+
+def build_organisation(app):
     """The demo organisation with synthetic agents beside it, evaluated once."""
     from app.demo import import_demo_organisation
 

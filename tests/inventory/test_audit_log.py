@@ -743,11 +743,11 @@ def test_a_large_file_going_into_sqlite_is_read_by_a_reader_process(engine, tmp_
     assert run_import(engine, path).imported == 30
     assert started == []  # a small file is read here: starting a process would cost more
     monkeypatch.setattr(audit_log, "PARALLEL_MIN_BYTES", path.stat().st_size)
-    monkeypatch.setattr(audit_log, "_cores", lambda: 1)
+    monkeypatch.setattr(audit_log, "usable_cores", lambda: 1)
     path.write_bytes(path.read_bytes().replace(b'"e-', b'"f-'))
     assert run_import(engine, path).imported == 30
     assert started == []  # one core: the reader would only take turns with the writer
-    monkeypatch.setattr(audit_log, "_cores", lambda: 2)
+    monkeypatch.setattr(audit_log, "usable_cores", lambda: 2)
     path.write_bytes(path.read_bytes().replace(b'"f-', b'"g-'))
     assert run_import(engine, path).imported == 30
     assert started == ([1] if engine.dialect.name == "sqlite" else [])
