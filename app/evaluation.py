@@ -52,7 +52,7 @@ from app.models.assessment import (
     RiskAcceptance,
 )
 from app.snapshot import Inventory, Snapshot
-from app.split import AgentRange, Worker, check_range, collect, plan_split, start_workers
+from app.split import AgentRange, Subjects, Worker, check_range, collect, plan_split, start_workers
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ class CheckResults:
     """Every check's outcomes over one snapshot."""
 
     failing: dict[Key, Outcome] = field(default_factory=dict)
-    examined: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    # Per check, the (kind, id) subjects it examined: a set, or the ranges' sets of a split run.
+    examined: dict[str, set[tuple[str, str]] | Subjects] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     # Outcomes left out by run_checks(agents=...) for being about no agent at all.
@@ -284,10 +285,7 @@ def _check_split(
         results.failing.update(part.failing)
         shares.update(part.shares)
     for check_id in checks_of(catalog, Reach.AGENT):
-        # The ranges' subjects are disjoint: the first range's set takes in the others'.
-        examined = parts[0].examined.get(check_id, set())
-        for part in parts[1:]:
-            examined |= part.examined.get(check_id, set())
+        examined = Subjects([part.examined.get(check_id, set()) for part in parts])
         failed = sum(part.stats[check_id]["failed"] for part in parts)
         results.examined[check_id] = examined
         results.stats[check_id] = {

@@ -83,6 +83,23 @@ class RangeResults:
     has_separator: bool = False  # an agent id with "::" makes an access's agent ambiguous
 
 
+class Subjects:
+    """The subjects the ranges of a split run examined, one set each (disjoint), looked up as one.
+
+    Merging them into one set would copy hundreds of thousands of subjects per check for the few
+    lookups the reconciling makes.
+    """
+
+    def __init__(self, sets: list[set]) -> None:
+        self.sets = sets
+
+    def __contains__(self, subject: object) -> bool:
+        return any(subject in s for s in self.sets)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.sets))
+
+
 def ranges_of(agent_ids: list[str], count: int) -> list[AgentRange]:
     """count ranges of about as many inventoried agents each, covering every possible id."""
     ordered = sorted(set(agent_ids))
@@ -185,7 +202,15 @@ def start_workers(session: Session, ranges: list[AgentRange], job: dict) -> list
     if connection.dialect.name == "postgresql":
         job["snapshot"] = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
     job["url"] = connection.engine.url.render_as_string(hide_password=False)
-    return [Worker(agent_range, job) for agent_range in ranges[1:]]
+    workers: list[Worker] = []
+    try:
+        for agent_range in ranges[1:]:
+            workers.append(Worker(agent_range, job))
+    except OSError:
+        for worker in workers:
+            worker.close()
+        raise
+    return workers
 
 
 def collect(workers: list[Worker], *, own_seconds: float) -> list[tuple[AgentRange, RangeResults | None]]:
@@ -285,10 +310,13 @@ def main() -> None:
 
     # Everything it allocates lives until it exits: the collector would only walk it over and over.
     gc.disable()
+    # The answer is the only thing on standard output: whatever else prints goes to standard error.
+    answer = sys.stdout.buffer
+    sys.stdout = sys.stderr
     job = pickle.load(sys.stdin.buffer)
     reply = _work(job)
-    sys.stdout.buffer.write(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
+    answer.write(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+    answer.flush()
     # Exit without freeing a million objects one by one: the operating system takes them back at once.
     os._exit(0)
 
