@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -289,3 +290,32 @@ def schema_differences(engine) -> list:
         for d in differences
         if not (isinstance(d, tuple) and getattr(d[1], "name", None) == "ix_finding_severity_order")
     ]
+
+
+@contextmanager
+def serving(app, *, threads: int) -> Iterator[str]:
+    """The app served by waitress on a free loopback port, in a thread: its base URL.
+
+    Closing the server from this thread can close a socket while the server's thread waits on it
+    (select then fails with EBADF): an error of the stop, not of the test, so it is not raised.
+    """
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        stopping.set()
+        server.close()
+        thread.join(timeout=5)

@@ -29,7 +29,7 @@ from app.models.inventory import Agent
 from app.models.runtime import AuditEvent
 from app.security import create_api_token
 from app.snapshot import Snapshot
-from tests.conftest import database_environment, minimal_inventory
+from tests.conftest import database_environment, minimal_inventory, serving
 
 WRITERS, POSTS_EACH = 3, 6
 EVENT_BATCHES, EVENTS_EACH = 4, 25
@@ -48,7 +48,6 @@ def _agent(agent_id: str) -> dict:
 @pytest.fixture
 def served(app, runner, tmp_path):
     """The app with the minimal inventory, served by waitress with 8 threads, and an admin token."""
-    from waitress.server import create_server
 
     inventory = tmp_path / "base.yaml"
     inventory.write_text(yaml.safe_dump(minimal_inventory()), encoding="utf-8")
@@ -61,12 +60,8 @@ def served(app, runner, tmp_path):
             expires_at=datetime.now(UTC) + timedelta(days=1),
             created_by="t",
         )
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", token
-    server.close()
-    thread.join(timeout=5)
+    with serving(app, threads=8) as base:
+        yield base, token
 
 
 def _call(base: str, token: str, method: str, path: str, body=None) -> tuple[int, str]:

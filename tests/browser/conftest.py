@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import pytest
 
 from app.config import PROJECT_ROOT
 from app.db import get_engine, session_scope
 from app.security import create_user
+from tests.conftest import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "browser test password"
@@ -53,19 +53,13 @@ def browser():
 @pytest.fixture
 def live_server(app, runner):
     """The seeded app served by waitress on a free loopback port."""
-    from waitress.server import create_server
-
     result = runner.invoke(args=["import", str(PROJECT_ROOT / "seed")])
     assert result.exit_code == 0, result.output
     with session_scope(get_engine(app)) as session:
         for role in ("viewer", "analyst", "admin"):
             create_user(session, username=role, password=PASSWORD, role=role, actor="test")
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=5)
+    with serving(app, threads=4) as base:
+        yield base
 
 
 @pytest.fixture
