@@ -107,11 +107,7 @@ def run_checks(
             results.stats[check_id] = {"examined": 0, "passed": 0, "failed": 0}
             continue
         if agents is not None:
-            # partitions_of() over the outcomes' (kind, id), unpacked in place.
-            partitions = [
-                i if k == "agent" else i.split("::", 1)[0] if k == "access" else None
-                for k, i, _, _ in outcomes
-            ]
+            partitions = partitions_of([o[:2] for o in outcomes])  # each outcome's (kind, id)
             results.unfiled += partitions.count(None)
             outcomes = [o for o, agent_id in zip(outcomes, partitions, strict=True) if agent_id in agents]
         examined = set()
